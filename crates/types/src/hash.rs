@@ -1,0 +1,207 @@
+//! Hashing: BLAKE3 with a domain tag per use, so a hash made for one purpose
+//! can never be mistaken for another (a transaction id is never a leaf hash).
+
+use crate::codec::{Decode, DecodeError, Encode, Reader};
+
+/// A 32-byte BLAKE3 digest.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The all-zero hash, used as "none yet" (the parent of the genesis block).
+    pub const ZERO: Self = Self([0; 32]);
+
+    /// Hashes `parts` in order under `domain`.
+    #[must_use]
+    pub fn of(domain: Domain, parts: &[&[u8]]) -> Self {
+        let mut h = blake3::Hasher::new();
+        h.update(domain.tag());
+        for part in parts {
+            h.update(part);
+        }
+        Self(*h.finalize().as_bytes())
+    }
+
+    /// Hashes the canonical encoding of `value` under `domain`.
+    #[must_use]
+    pub fn of_value<T: Encode + ?Sized>(domain: Domain, value: &T) -> Self {
+        let mut buf = Vec::with_capacity(128);
+        value.encode_to(&mut buf);
+        Self::of(domain, &[&buf])
+    }
+
+    /// The raw bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lowercase hex, the form used in the API and CLI.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses 64 hex characters.
+    ///
+    /// # Errors
+    /// [`DecodeError::Invalid`] if the text is not 64 hex digits.
+    pub fn from_hex(text: &str) -> Result<Self, DecodeError> {
+        let bytes = unhex(text)?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| DecodeError::Invalid {
+            what: "hash",
+            why: "must be 64 hex digits",
+        })?;
+        Ok(Self(arr))
+    }
+
+    /// The first eight bytes as an integer: a uniform draw when the hash is
+    /// of fresh randomness.
+    #[must_use]
+    pub fn to_u64(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(b)
+    }
+}
+
+/// Lowercase hex of `bytes`.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+/// Parses hex (either case).
+///
+/// # Errors
+/// [`DecodeError::Invalid`] for an odd length or a non-hex character.
+pub fn unhex(text: &str) -> Result<Vec<u8>, DecodeError> {
+    fn nibble(c: u8) -> Result<u8, DecodeError> {
+        match c {
+            b'0'..=b'9' => Ok(c - b'0'),
+            b'a'..=b'f' => Ok(c - b'a' + 10),
+            b'A'..=b'F' => Ok(c - b'A' + 10),
+            _ => Err(DecodeError::Invalid {
+                what: "hex",
+                why: "non-hex character",
+            }),
+        }
+    }
+    let raw = text.as_bytes();
+    if raw.len() % 2 != 0 {
+        return Err(DecodeError::Invalid {
+            what: "hex",
+            why: "odd number of digits",
+        });
+    }
+    raw.chunks_exact(2)
+        .map(|p| Ok((nibble(p[0])? << 4) | nibble(p[1])?))
+        .collect()
+}
+
+impl std::fmt::Debug for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}…", &self.to_hex()[..12])
+    }
+}
+
+impl std::fmt::Display for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Encode for Hash {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0);
+    }
+}
+
+impl Decode for Hash {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self(r.array("hash")?))
+    }
+}
+
+/// What a hash is for. Each domain prefixes its input with a distinct tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// A transaction's signing message.
+    TxSign,
+    /// A transaction id.
+    TxId,
+    /// A Merkle leaf.
+    MerkleLeaf,
+    /// A Merkle interior node.
+    MerkleNode,
+    /// A device id from its attested key.
+    DeviceId,
+    /// A job id.
+    JobId,
+    /// A result commitment `H(output ‖ salt ‖ device)`.
+    Commitment,
+    /// A blob (module, model, input, output) addressed by content.
+    Blob,
+    /// The attestation challenge of §4.
+    Challenge,
+    /// A block header hash.
+    Block,
+    /// The state root.
+    State,
+    /// Per-draw assignment randomness.
+    Draw,
+    /// An entry of a state map.
+    StateEntry,
+}
+
+impl Domain {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Self::TxSign => b"verigrid/tx-sign/v1",
+            Self::TxId => b"verigrid/tx-id/v1",
+            Self::MerkleLeaf => b"verigrid/merkle-leaf/v1",
+            Self::MerkleNode => b"verigrid/merkle-node/v1",
+            Self::DeviceId => b"verigrid/device-id/v1",
+            Self::JobId => b"verigrid/job-id/v1",
+            Self::Commitment => b"verigrid/commitment/v1",
+            Self::Blob => b"verigrid/blob/v1",
+            Self::Challenge => b"verigrid/attest-challenge/v1",
+            Self::Block => b"verigrid/block/v1",
+            Self::State => b"verigrid/state/v1",
+            Self::Draw => b"verigrid/draw/v1",
+            Self::StateEntry => b"verigrid/state-entry/v1",
+        }
+    }
+}
+
+/// The content address of a blob.
+#[must_use]
+pub fn blob_hash(bytes: &[u8]) -> Hash {
+    Hash::of(Domain::Blob, &[bytes])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_separate_equal_inputs() {
+        assert_ne!(
+            Hash::of(Domain::TxId, &[b"x"]),
+            Hash::of(Domain::Blob, &[b"x"])
+        );
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let h = Hash::of(Domain::Blob, &[b"abc"]);
+        assert_eq!(Hash::from_hex(&h.to_hex()), Ok(h));
+        assert!(Hash::from_hex("zz").is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! Binary Merkle trees in the shape of RFC 6962 (Certificate Transparency):
+//! the left subtree of a tree of `n` leaves holds the largest power of two
+//! below `n`. That shape is what lets an append-only [`Frontier`] of at most
+//! 64 hashes produce the same root as the whole tree, so a job can keep a
+//! verdict root of millions of tasks in constant space, and a consumer can
+//! still check one verdict with a logarithmic proof.
+
+use crate::codec::{Decode, DecodeError, Encode, Reader};
+use crate::hash::{Domain, Hash};
+
+/// The hash of one leaf's data.
+#[must_use]
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    Hash::of(Domain::MerkleLeaf, &[data])
+}
+
+/// The hash of an interior node.
+#[must_use]
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    Hash::of(Domain::MerkleNode, &[&left.0, &right.0])
+}
+
+/// The root of an empty tree.
+#[must_use]
+pub fn empty_root() -> Hash {
+    Hash::of(Domain::MerkleNode, &[])
+}
+
+/// The root over already-hashed leaves.
+#[must_use]
+pub fn root(leaves: &[Hash]) -> Hash {
+    if leaves.is_empty() {
+        return empty_root();
+    }
+    // Bottom-up pairing gives the RFC 6962 shape: an odd node at the end of
+    // a level is carried up unchanged.
+    let mut level: Vec<Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        level = parent_level(&level);
+    }
+    level[0]
+}
+
+fn parent_level(level: &[Hash]) -> Vec<Hash> {
+    level
+        .chunks(2)
+        .map(|pair| match pair {
+            [l, r] => node_hash(l, r),
+            [single, ..] => *single,
+            [] => empty_root(),
+        })
+        .collect()
+}
+
+/// A proof that a leaf sits at `index` in a tree of `size` leaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proof {
+    /// Position of the leaf, from 0.
+    pub index: u64,
+    /// Number of leaves in the tree.
+    pub size: u64,
+    /// Sibling hashes from the leaf upwards.
+    pub siblings: Vec<Hash>,
+}
+
+impl Encode for Proof {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.index.encode_to(out);
+        self.size.encode_to(out);
+        self.siblings.encode_to(out);
+    }
+}
+
+impl Decode for Proof {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let proof = Self {
+            index: u64::decode_from(r)?,
+            size: u64::decode_from(r)?,
+            siblings: Vec::decode_from(r)?,
+        };
+        if proof.siblings.len() > 64 {
+            return Err(DecodeError::Invalid {
+                what: "merkle proof",
+                why: "more than 64 levels",
+            });
+        }
+        Ok(proof)
+    }
+}
+
+/// Builds the proof for leaf `index`, or `None` if it is out of range.
+#[must_use]
+pub fn prove(leaves: &[Hash], index: usize) -> Option<Proof> {
+    if index >= leaves.len() {
+        return None;
+    }
+    let mut siblings = Vec::new();
+    let mut level: Vec<Hash> = leaves.to_vec();
+    let mut pos = index;
+    while level.len() > 1 {
+        let sibling = pos ^ 1;
+        if sibling < level.len() {
+            siblings.push(level[sibling]);
+        }
+        level = parent_level(&level);
+        pos /= 2;
+    }
+    Some(Proof {
+        index: index as u64,
+        size: leaves.len() as u64,
+        siblings,
+    })
+}
+
+/// Checks that `leaf` is at `proof.index` of the tree with root `root`.
+#[must_use]
+pub fn verify(root: &Hash, leaf: &Hash, proof: &Proof) -> bool {
+    if proof.index >= proof.size {
+        return false;
+    }
+    let mut hash = *leaf;
+    let mut pos = proof.index;
+    let mut width = proof.size;
+    let mut siblings = proof.siblings.iter();
+    while width > 1 {
+        let sibling = pos ^ 1;
+        if sibling < width {
+            let Some(s) = siblings.next() else {
+                return false;
+            };
+            hash = if pos % 2 == 0 {
+                node_hash(&hash, s)
+            } else {
+                node_hash(s, &hash)
+            };
+        }
+        pos /= 2;
+        width = width.div_ceil(2);
+    }
+    siblings.next().is_none() && hash == *root
+}
+
+/// An append-only Merkle accumulator: the roots of the perfect subtrees
+/// ("peaks") of the leaves appended so far. Its [`Frontier::root`] equals
+/// [`root`] over the same leaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    count: u64,
+    /// Peaks from the largest (leftmost) subtree to the smallest.
+    peaks: Vec<Hash>,
+}
+
+impl Frontier {
+    /// Number of leaves appended.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no leaf was appended.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut carry = leaf;
+        let mut n = self.count;
+        while n & 1 == 1 {
+            let Some(left) = self.peaks.pop() else { break };
+            carry = node_hash(&left, &carry);
+            n >>= 1;
+        }
+        self.peaks.push(carry);
+        self.count += 1;
+    }
+
+    /// The root over every leaf appended so far.
+    #[must_use]
+    pub fn root(&self) -> Hash {
+        let mut iter = self.peaks.iter().rev();
+        let Some(last) = iter.next() else {
+            return empty_root();
+        };
+        iter.fold(*last, |acc, peak| node_hash(peak, &acc))
+    }
+}
+
+impl Encode for Frontier {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.count.encode_to(out);
+        self.peaks.encode_to(out);
+    }
+}
+
+impl Decode for Frontier {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let count = u64::decode_from(r)?;
+        let peaks: Vec<Hash> = Vec::decode_from(r)?;
+        if peaks.len() != count.count_ones() as usize {
+            return Err(DecodeError::Invalid {
+                what: "merkle frontier",
+                why: "peak count does not match leaf count",
+            });
+        }
+        Ok(Self { count, peaks })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaves(n: usize) -> Vec<Hash> {
+        (0..n)
+            .map(|i| leaf_hash(&(i as u64).to_le_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_and_single_trees() {
+        assert_eq!(root(&[]), empty_root());
+        let one = leaves(1);
+        assert_eq!(root(&one), one[0]);
+    }
+
+    proptest! {
+        #[test]
+        fn frontier_root_equals_tree_root(n in 0usize..300) {
+            let l = leaves(n);
+            let mut f = Frontier::default();
+            for h in &l {
+                f.push(*h);
+            }
+            prop_assert_eq!(f.root(), root(&l));
+            prop_assert_eq!(Frontier::decode(&f.encode()), Ok(f));
+        }
+
+        #[test]
+        fn every_leaf_proves_and_no_other_does(n in 1usize..130, pick in any::<usize>()) {
+            let l = leaves(n);
+            let r = root(&l);
+            let i = pick % n;
+            let proof = prove(&l, i).unwrap();
+            prop_assert!(verify(&r, &l[i], &proof));
+            prop_assert!(!verify(&r, &leaf_hash(b"other"), &proof));
+            if n > 1 {
+                let mut moved = proof.clone();
+                moved.index = ((i + 1) % n) as u64;
+                prop_assert!(!verify(&r, &l[i], &moved));
+            }
+        }
+    }
+}
