@@ -4,7 +4,8 @@
 use crate::codec::{Bytes, Encode};
 use crate::crypto::DeviceKey;
 use crate::hash::{Domain, Hash};
-use crate::ids::AccountId;
+use crate::ids::{AccountId, Timestamp};
+use crate::params::AttestationPolicy;
 use crate::{codec_struct, codec_unit_enum};
 
 /// The platform whose hardware attested a device.
@@ -106,6 +107,44 @@ pub fn registration_challenge(
             &anchor_block.0,
         ],
     )
+}
+
+/// Why attestation evidence was refused, in words a device owner can act on
+/// (the verifier's typed error, rendered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttestationFailure(pub String);
+
+impl std::fmt::Display for AttestationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a verifier is asked to establish.
+#[derive(Clone, Copy, Debug)]
+pub struct VerifyRequest<'a> {
+    /// Trust roots, revocation list, allowlist and device rules.
+    pub policy: &'a AttestationPolicy,
+    /// The challenge the evidence must carry.
+    pub challenge: &'a [u8],
+    /// The time to verify at (the block time on the ledger).
+    pub now: Timestamp,
+}
+
+/// Checks attestation evidence: chain to a trusted root, validity at
+/// `now`, revocation, and the policy's device rules, returning what it
+/// established. Implemented by the `attest` crate; the ledger calls it
+/// through this trait so neither knows the other.
+pub trait AttestationVerifier {
+    /// Verifies `evidence` against `request`.
+    ///
+    /// # Errors
+    /// [`AttestationFailure`] saying what was wrong and what to do.
+    fn verify(
+        &self,
+        evidence: &Evidence,
+        request: &VerifyRequest<'_>,
+    ) -> Result<AttestationSummary, AttestationFailure>;
 }
 
 /// CPU architecture of a device.
