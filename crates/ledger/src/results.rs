@@ -1,0 +1,276 @@
+//! Commit, then reveal (docs/DESIGN.md §5.3): replicas publish
+//! `H(output ‖ salt ‖ device)` first; reveals open only when every counted
+//! replica has committed, so nobody can copy an answer. Batches carry many
+//! tasks under one signature; a stale entry is skipped, not the batch.
+
+use verigrid_types::tx::{Commit, Reveal, commitment};
+use verigrid_types::{DeviceId, Height, TaskId, blob_hash};
+
+use crate::error::EntryError;
+use crate::events::Event;
+use crate::records::{Phase, Task};
+use crate::{Ledger, TxError};
+
+impl Ledger {
+    pub(crate) fn commit_results(
+        &mut self,
+        device: DeviceId,
+        commits: &[Commit],
+    ) -> Result<(), TxError> {
+        self.check_batch(commits.len())?;
+        for c in commits {
+            if let Err(error) = self.commit_one(device, c) {
+                self.events.push(Event::EntrySkipped { device, error });
+            }
+        }
+        self.seen(device);
+        Ok(())
+    }
+
+    fn commit_one(&mut self, device: DeviceId, c: &Commit) -> Result<(), EntryError> {
+        let task = self
+            .tasks
+            .get(&c.task)
+            .ok_or(EntryError::TaskNotLive(c.task))?;
+        if task.phase != Phase::Commit {
+            return Err(EntryError::WrongPhase(c.task, "commit"));
+        }
+        let slot = replica_slot(task, device).ok_or(EntryError::NotAssigned(c.task))?;
+        if task.replicas[slot].commitment.is_some() {
+            return Err(EntryError::Duplicate(c.task));
+        }
+        if let Some(task) = self.tasks.get_mut(&c.task) {
+            task.replicas[slot].commitment = Some(c.commitment);
+        }
+        self.touched.insert(c.task);
+        Ok(())
+    }
+
+    pub(crate) fn reveal_results(
+        &mut self,
+        device: DeviceId,
+        reveals: &[Reveal],
+    ) -> Result<(), TxError> {
+        self.check_batch(reveals.len())?;
+        for r in reveals {
+            if let Err(error) = self.reveal_one(device, r) {
+                self.events.push(Event::EntrySkipped { device, error });
+            }
+        }
+        self.seen(device);
+        Ok(())
+    }
+
+    fn reveal_one(&mut self, device: DeviceId, r: &Reveal) -> Result<(), EntryError> {
+        let task = self
+            .tasks
+            .get(&r.task)
+            .ok_or(EntryError::TaskNotLive(r.task))?;
+        if task.phase != Phase::Reveal {
+            return Err(EntryError::WrongPhase(r.task, "reveal"));
+        }
+        let slot = replica_slot(task, device).ok_or(EntryError::NotAssigned(r.task))?;
+        let replica = &task.replicas[slot];
+        let Some(committed) = replica.commitment else {
+            return Err(EntryError::NotAssigned(r.task));
+        };
+        if replica.output_hash.is_some() {
+            return Err(EntryError::Duplicate(r.task));
+        }
+        if commitment(&r.output_hash, &r.salt, &device) != committed {
+            return Err(EntryError::CommitmentMismatch(r.task));
+        }
+        let needs_output = self
+            .jobs
+            .get(&r.task.job)
+            .is_some_and(|job| job.spec.verification.comparison.needs_output());
+        let output = if needs_output {
+            let output = r.output.as_ref().ok_or(EntryError::BadOutput(r.task))?;
+            if output.len() > self.params.max_inline_output as usize
+                || blob_hash(&output.0) != r.output_hash
+            {
+                return Err(EntryError::BadOutput(r.task));
+            }
+            Some(output.clone())
+        } else {
+            None
+        };
+        if let Some(task) = self.tasks.get_mut(&r.task) {
+            task.replicas[slot].output_hash = Some(r.output_hash);
+            task.replicas[slot].output = output;
+        }
+        self.touched.insert(r.task);
+        Ok(())
+    }
+
+    fn seen(&mut self, device: DeviceId) {
+        let height = self.height;
+        if let Some(d) = self.devices.get_mut(&device) {
+            d.last_seen = height;
+        }
+    }
+
+    /// Sets a task's phase deadline and indexes it.
+    pub(crate) fn arm(&mut self, id: TaskId, deadline: Height) {
+        if let Some(task) = self.tasks.get_mut(&id) {
+            self.deadlines.remove(&(task.deadline, id));
+            task.deadline = deadline;
+            self.deadlines.insert((deadline, id));
+        }
+    }
+
+    /// Removes a task's deadline from the index (it waits for replicas).
+    pub(crate) fn disarm(&mut self, id: TaskId) {
+        if let Some(task) = self.tasks.get(&id) {
+            self.deadlines.remove(&(task.deadline, id));
+        }
+    }
+
+    /// Handles every task whose phase deadline has come.
+    pub(crate) fn expire_deadlines(&mut self) {
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > self.height {
+                break;
+            }
+            self.deadlines.pop_first();
+            self.on_deadline(id);
+        }
+    }
+
+    fn on_deadline(&mut self, id: TaskId) {
+        let Some(task) = self.tasks.get(&id) else {
+            return;
+        };
+        let phase = task.phase;
+        let late: Vec<(usize, DeviceId)> = task
+            .replicas
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                !r.missed
+                    && match phase {
+                        Phase::Commit => r.commitment.is_none(),
+                        Phase::Reveal => r.output_hash.is_none(),
+                    }
+            })
+            .map(|(i, r)| (i, r.device))
+            .collect();
+        if let Some(task) = self.tasks.get_mut(&id) {
+            for (i, _) in &late {
+                task.replicas[*i].missed = true;
+            }
+        }
+        for (_, device) in &late {
+            self.record_miss(*device, id);
+        }
+        match phase {
+            Phase::Commit => self.after_commit_deadline(id, late.len()),
+            Phase::Reveal => self.judge(id),
+        }
+    }
+
+    /// Commit window over: replace the replicas that missed it if the cap
+    /// allows, otherwise go on with those that committed.
+    fn after_commit_deadline(&mut self, id: TaskId, missed: usize) {
+        let Some(task) = self.tasks.get(&id) else {
+            return;
+        };
+        let max = self.max_replicas(id);
+        let total = task.replicas.len();
+        let room = max.saturating_sub(total);
+        let replace = missed.min(room);
+        if replace > 0 {
+            let wanted = u8::try_from(replace).unwrap_or(u8::MAX);
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.wanted = task.wanted.saturating_add(wanted);
+                if task.solo && task.replicas.iter().all(|r| r.missed) {
+                    // A solo device that vanished is replaced by a fresh draw.
+                    task.replicas.clear();
+                }
+            }
+            self.needs_replicas.insert(id);
+            return;
+        }
+        let committed = task
+            .replicas
+            .iter()
+            .any(|r| !r.missed && r.commitment.is_some());
+        if committed {
+            self.advance(id);
+        } else {
+            self.fail_task(id);
+        }
+    }
+
+    pub(crate) fn max_replicas(&self, id: TaskId) -> usize {
+        self.jobs
+            .get(&id.job)
+            .map_or(0, |j| usize::from(j.spec.verification.max_replicas))
+    }
+
+    /// Moves a task on once its replicas have acted: commits complete →
+    /// spot-check draw or reveals open; reveals complete → verdict.
+    pub(crate) fn advance(&mut self, id: TaskId) {
+        let Some(task) = self.tasks.get(&id) else {
+            return;
+        };
+        if task.wanted > 0 {
+            return;
+        }
+        let counted: Vec<_> = task.replicas.iter().filter(|r| !r.missed).collect();
+        if counted.is_empty() {
+            return;
+        }
+        match task.phase {
+            Phase::Commit if counted.iter().all(|r| r.commitment.is_some()) => {
+                if task.solo && self.spot_check(id) {
+                    self.events.push(Event::SpotCheck { task: id });
+                    let quorum = self
+                        .jobs
+                        .get(&id.job)
+                        .map_or(2, |j| j.spec.verification.quorum.max(2));
+                    if let Some(task) = self.tasks.get_mut(&id) {
+                        task.solo = false;
+                        task.spot_checked = true;
+                        task.wanted = quorum - 1;
+                    }
+                    self.disarm(id);
+                    self.needs_replicas.insert(id);
+                } else {
+                    if let Some(task) = self.tasks.get_mut(&id) {
+                        task.phase = Phase::Reveal;
+                    }
+                    let deadline = self.height.plus(self.params.reveal_blocks.max(1));
+                    self.arm(id, deadline);
+                    self.events.push(Event::RevealOpen { task: id });
+                }
+            }
+            Phase::Reveal
+                if counted
+                    .iter()
+                    .all(|r| r.commitment.is_none() || r.output_hash.is_some()) =>
+            {
+                self.disarm(id);
+                self.judge(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Draws whether a solo result gets a spot check. The draw uses this
+    /// block's randomness, unknown when the device committed.
+    fn spot_check(&self, id: TaskId) -> bool {
+        let ppm = self
+            .jobs
+            .get(&id.job)
+            .map_or(0, |j| j.spec.verification.spot_check_ppm);
+        self.draw(b"spot-check", &id, 0, 1_000_000) < u64::from(ppm)
+    }
+}
+
+/// The position of `device` among a task's counted replicas.
+pub(crate) fn replica_slot(task: &Task, device: DeviceId) -> Option<usize> {
+    task.replicas
+        .iter()
+        .position(|r| r.device == device && !r.missed)
+}
