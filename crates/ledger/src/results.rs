@@ -119,7 +119,7 @@ impl Ledger {
         }
     }
 
-    /// Removes a task's deadline from the index (it waits for replicas).
+    /// Removes a task's deadline from the index (it is being decided).
     pub(crate) fn disarm(&mut self, id: TaskId) {
         if let Some(task) = self.tasks.get(&id) {
             self.deadlines.remove(&(task.deadline, id));
@@ -169,34 +169,51 @@ impl Ledger {
         }
     }
 
-    /// Commit window over: replace the replicas that missed it if the cap
-    /// allows, otherwise go on with those that committed.
-    fn after_commit_deadline(&mut self, id: TaskId, missed: usize) {
+    /// Commit window over. Every live task has a deadline, so a task
+    /// can never wait forever for devices: go on if enough replicas
+    /// committed, ask for replacements while the cap allows, else fail.
+    fn after_commit_deadline(&mut self, id: TaskId, _missed: usize) {
         let Some(task) = self.tasks.get(&id) else {
             return;
         };
-        let max = self.max_replicas(id);
-        let total = task.replicas.len();
-        let room = max.saturating_sub(total);
-        let replace = missed.min(room);
-        if replace > 0 {
-            let wanted = u8::try_from(replace).unwrap_or(u8::MAX);
+        let Some(job) = self.jobs.get(&id.job) else {
+            return;
+        };
+        let rule = job.spec.verification;
+        let quorum = if task.solo {
+            1
+        } else {
+            usize::from(rule.quorum)
+        };
+        let committed = task
+            .replicas
+            .iter()
+            .filter(|r| !r.missed && r.commitment.is_some())
+            .count();
+        let revealed = task.replicas.iter().any(|r| r.output_hash.is_some());
+        let room = usize::from(rule.max_replicas).saturating_sub(task.replicas.len());
+        let need = quorum.saturating_sub(committed);
+        if revealed && task.wanted > 0 {
+            // An escalation found no devices in time: no better answer is coming.
+            self.fail_task(id);
+        } else if need == 0 {
             if let Some(task) = self.tasks.get_mut(&id) {
-                task.wanted = task.wanted.saturating_add(wanted);
+                task.wanted = 0;
+            }
+            self.needs_replicas.remove(&id);
+            self.advance(id);
+        } else if room > 0 {
+            let wanted = u8::try_from(need.min(room)).unwrap_or(u8::MAX);
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.wanted = wanted;
                 if task.solo && task.replicas.iter().all(|r| r.missed) {
                     // A solo device that vanished is replaced by a fresh draw.
                     task.replicas.clear();
                 }
             }
             self.needs_replicas.insert(id);
-            return;
-        }
-        let committed = task
-            .replicas
-            .iter()
-            .any(|r| !r.missed && r.commitment.is_some());
-        if committed {
-            self.advance(id);
+            let deadline = self.height.plus(self.params.commit_blocks.max(1));
+            self.arm(id, deadline);
         } else {
             self.fail_task(id);
         }
@@ -234,7 +251,8 @@ impl Ledger {
                         task.spot_checked = true;
                         task.wanted = quorum - 1;
                     }
-                    self.disarm(id);
+                    let deadline = self.height.plus(self.params.commit_blocks.max(1));
+                    self.arm(id, deadline);
                     self.needs_replicas.insert(id);
                 } else {
                     if let Some(task) = self.tasks.get_mut(&id) {

@@ -94,6 +94,8 @@ impl Ledger {
             task.wanted = u8::try_from(wanted).unwrap_or(u8::MAX);
         }
         self.needs_replicas.insert(id);
+        let deadline = self.height.plus(self.params.commit_blocks.max(1));
+        self.arm(id, deadline);
     }
 
     fn accept(&mut self, id: TaskId, output: Hash, agreeing: &[usize], disagreeing: &[usize]) {

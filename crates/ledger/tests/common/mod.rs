@@ -188,6 +188,10 @@ impl Chain {
         let out = self.ledger.apply_block(&input, &TrustingVerifier).unwrap();
         self.parent = Hash::of(Domain::Block, &[&out.state_root.0, &height.0.to_le_bytes()]);
         self.events.extend(out.events.iter().cloned());
+        // Rejected transactions do not use up a nonce.
+        for (who, nonce) in &mut self.nonces {
+            *nonce = self.ledger.account(who).map_or(0, |a| a.nonce);
+        }
         self.roots.push(out.state_root);
         for device in &mut self.devices {
             for e in &out.events {

@@ -1,0 +1,460 @@
+//! One test per ledger rule.
+
+mod common;
+
+use common::{Behaviour, CHAIN, Chain, evidence, key, summary};
+use verigrid_ledger::{Event, JobStatus, Outcome, TxError};
+use verigrid_types::codec::Bytes;
+use verigrid_types::device::{Capabilities, registration_challenge};
+use verigrid_types::job::Verification;
+use verigrid_types::tx::{Call, Signer, Tx};
+use verigrid_types::{Amount, Hash, Height};
+
+fn funded() -> (Chain, verigrid_types::SecretKey, verigrid_types::SecretKey) {
+    let alice = key("alice");
+    let bob = key("bob");
+    let chain = Chain::new(&[(&alice, 100_000), (&bob, 100_000)]);
+    (chain, alice, bob)
+}
+
+#[test]
+fn transfer_moves_money_and_pays_the_fee_to_the_proposer() {
+    let (mut chain, alice, bob) = funded();
+    let tx = chain.tx(
+        &alice,
+        Call::Transfer {
+            to: bob.account(),
+            amount: Amount(500),
+        },
+    );
+    let out = chain.block(vec![tx]);
+    assert_eq!(out.results, vec![Ok(())]);
+    assert_eq!(chain.balance(&alice.account()), 100_000 - 501);
+    assert_eq!(chain.balance(&bob.account()), 100_500);
+    assert_eq!(chain.balance(&chain.proposer.clone()), 1);
+    chain.assert_supply_conserved();
+}
+
+#[test]
+fn rejected_transactions_change_nothing() {
+    let (mut chain, alice, bob) = funded();
+    let mut empty = chain.ledger.clone();
+    let too_much = chain.tx(
+        &alice,
+        Call::Transfer {
+            to: bob.account(),
+            amount: Amount(1 << 40),
+        },
+    );
+    let bad_nonce = Tx {
+        signer: Signer::Account(alice.account()),
+        nonce: 7,
+        fee: Amount(1),
+        call: Call::Withdraw,
+    }
+    .sign(CHAIN, &alice);
+    let bad_sig = Tx {
+        signer: Signer::Account(alice.account()),
+        nonce: 0,
+        fee: Amount(1),
+        call: Call::Withdraw,
+    }
+    .sign(CHAIN, &bob);
+    let low_fee = Tx {
+        signer: Signer::Account(alice.account()),
+        nonce: 0,
+        fee: Amount(0),
+        call: Call::Withdraw,
+    }
+    .sign(CHAIN, &alice);
+    let out = chain.block(vec![too_much, bad_nonce, bad_sig, low_fee]);
+    assert!(matches!(
+        out.results[0],
+        Err(TxError::InsufficientBalance { .. })
+    ));
+    assert_eq!(
+        out.results[1],
+        Err(TxError::BadNonce {
+            expected: 0,
+            got: 7
+        })
+    );
+    assert_eq!(out.results[2], Err(TxError::BadSignature));
+    assert!(matches!(out.results[3], Err(TxError::FeeTooLow { .. })));
+    let reference = empty
+        .apply_block(
+            &verigrid_ledger::BlockInput {
+                height: Height(1),
+                time: verigrid_types::Timestamp(chain.ledger.time().0),
+                randomness: Hash::of(
+                    verigrid_types::Domain::Draw,
+                    &[b"beacon", &1u64.to_le_bytes(), &chain.seed.to_le_bytes()],
+                ),
+                parent: Hash::of(verigrid_types::Domain::Block, &[b"genesis"]),
+                proposer: chain.proposer,
+                txs: vec![],
+            },
+            &common::TrustingVerifier,
+        )
+        .unwrap();
+    assert_eq!(out.state_root, reference.state_root);
+}
+
+#[test]
+fn stake_unbonds_only_after_the_unbonding_period() {
+    let (mut chain, alice, _) = funded();
+    let bond = chain.tx(
+        &alice,
+        Call::Bond {
+            amount: Amount(10_000),
+        },
+    );
+    let unbond = chain.tx(
+        &alice,
+        Call::Unbond {
+            amount: Amount(4_000),
+        },
+    );
+    chain.block(vec![bond, unbond]);
+    let acct = chain.ledger.account(&alice.account()).unwrap().clone();
+    assert_eq!(acct.bonded, Amount(6_000));
+    assert_eq!(acct.unbonding.len(), 1);
+    let withdraw = chain.tx(&alice, Call::Withdraw);
+    chain.block(vec![withdraw]);
+    assert_eq!(
+        chain
+            .ledger
+            .account(&alice.account())
+            .unwrap()
+            .unbonding
+            .len(),
+        1,
+        "not matured yet"
+    );
+    let release = acct.unbonding[0].0;
+    while chain.ledger.height() < release {
+        chain.block(vec![]);
+    }
+    let before = chain.balance(&alice.account());
+    let withdraw = chain.tx(&alice, Call::Withdraw);
+    chain.block(vec![withdraw]);
+    assert_eq!(chain.balance(&alice.account()), before + 4_000 - 1);
+    let over = chain.tx(
+        &alice,
+        Call::Unbond {
+            amount: Amount(6_001),
+        },
+    );
+    assert!(matches!(
+        chain.block(vec![over]).results[0],
+        Err(TxError::InsufficientBond { .. })
+    ));
+    chain.assert_supply_conserved();
+}
+
+fn register_call(
+    chain: &Chain,
+    owner: &verigrid_types::SecretKey,
+    device: &str,
+    challenge: Option<Hash>,
+    anchor: Height,
+) -> Call {
+    let dkey = key(device);
+    let anchor_hash = chain.ledger.recent_block(anchor).unwrap_or(Hash::ZERO);
+    let right = registration_challenge(CHAIN, &owner.account(), &dkey.device_key(), &anchor_hash);
+    Call::RegisterDevice {
+        evidence: evidence(&summary(dkey.device_key(), challenge.unwrap_or(right))),
+        key: dkey.device_key(),
+        capabilities: Capabilities::default(),
+        pool: None,
+        anchor,
+        stake: Amount(1_000),
+    }
+}
+
+#[test]
+fn attestation_must_bind_chain_owner_key_and_a_recent_block() {
+    let (mut chain, alice, bob) = funded();
+    for _ in 0..3 {
+        chain.block(vec![]);
+    }
+    let anchor = Height(2);
+    // Evidence made for bob's account cannot register under alice.
+    let bobs = register_call(&chain, &bob, "phone", None, anchor);
+    let replayed = chain.tx(&alice, bobs);
+    assert_eq!(
+        chain.block(vec![replayed]).results[0],
+        Err(TxError::ChallengeMismatch)
+    );
+    let wrong = register_call(&chain, &alice, "phone", Some(Hash::ZERO), anchor);
+    let tx = chain.tx(&alice, wrong);
+    assert_eq!(
+        chain.block(vec![tx]).results[0],
+        Err(TxError::ChallengeMismatch)
+    );
+    let stale = register_call(&chain, &alice, "phone", None, Height(5_000));
+    let tx = chain.tx(&alice, stale);
+    assert!(matches!(
+        chain.block(vec![tx]).results[0],
+        Err(TxError::StaleAnchor { .. })
+    ));
+    let mut forged = register_call(&chain, &alice, "phone", None, anchor);
+    if let Call::RegisterDevice { evidence, .. } = &mut forged {
+        evidence.parts.push(Bytes(b"forged".to_vec()));
+    }
+    let tx = chain.tx(&alice, forged);
+    assert_eq!(
+        chain.block(vec![tx]).results[0],
+        Err(TxError::Attestation(
+            "certificate chain does not verify".into()
+        ))
+    );
+    let mut swapped = register_call(&chain, &alice, "phone", None, anchor);
+    if let Call::RegisterDevice { key: k, .. } = &mut swapped {
+        *k = key("other").device_key();
+    }
+    let tx = chain.tx(&alice, swapped);
+    assert_eq!(
+        chain.block(vec![tx]).results[0],
+        Err(TxError::ChallengeMismatch)
+    );
+    let good = register_call(&chain, &alice, "phone", None, anchor);
+    let tx = chain.tx(&alice, good);
+    assert_eq!(chain.block(vec![tx]).results[0], Ok(()));
+    assert_eq!(
+        chain.balance(&alice.account()),
+        100_000 - 1 - 1_000,
+        "rejected transactions pay no fee"
+    );
+}
+
+#[test]
+fn heartbeats_are_batched_and_owner_only() {
+    let (mut chain, alice, bob) = funded();
+    let d1 = chain.register(&alice, "d1", Behaviour::Honest, 1_000);
+    let d2 = chain.register(&alice, "d2", Behaviour::Honest, 1_000);
+    let not_bobs = chain.tx(&bob, Call::Heartbeat { devices: vec![d1] });
+    assert!(matches!(
+        chain.block(vec![not_bobs]).results[0],
+        Err(TxError::NotOwner { .. })
+    ));
+    let ok = chain.tx(
+        &alice,
+        Call::Heartbeat {
+            devices: vec![d1, d2],
+        },
+    );
+    chain.block(vec![ok]);
+    let h = chain.ledger.height();
+    assert_eq!(chain.ledger.device(&d1).unwrap().last_seen, h);
+    assert_eq!(chain.ledger.device(&d2).unwrap().last_seen, h);
+}
+
+#[test]
+fn replicas_of_a_task_never_share_an_owner() {
+    let consumer = key("consumer");
+    let owners: Vec<_> = (0..4).map(|i| key(&format!("o{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, 1_000_000));
+    let mut chain = Chain::new(&funded);
+    for (i, o) in owners.iter().enumerate() {
+        for j in 0..3 {
+            chain.register(o, &format!("d{i}-{j}"), Behaviour::Honest, 1_000);
+        }
+    }
+    chain.submit(&consumer, 60, Verification::replicated(3), 2);
+    for _ in 0..60 {
+        let txs = chain.device_txs();
+        chain.block(txs);
+        for (_, task) in chain.ledger.tasks() {
+            let mut seen = std::collections::BTreeSet::new();
+            for r in &task.replicas {
+                let owner = chain.ledger.device(&r.device).unwrap().owner;
+                assert!(seen.insert(owner), "two replicas share an owner");
+            }
+        }
+    }
+}
+
+#[test]
+fn unfit_jobs_and_short_escrow_are_refused() {
+    let (mut chain, alice, _) = funded();
+    let spec = common::job_spec(10, Verification::replicated(3), 5, Height(1_000));
+    let short = chain.tx(
+        &alice,
+        Call::SubmitJob {
+            spec: spec.clone(),
+            escrow: Amount(10),
+        },
+    );
+    assert_eq!(
+        chain.block(vec![short]).results[0],
+        Err(TxError::EscrowTooLow {
+            offered: Amount(10),
+            required: Amount(250)
+        })
+    );
+    let mut bad = spec;
+    bad.verification.quorum = 4;
+    let tx = chain.tx(
+        &alice,
+        Call::SubmitJob {
+            spec: bad,
+            escrow: Amount(1_000),
+        },
+    );
+    assert!(matches!(
+        chain.block(vec![tx]).results[0],
+        Err(TxError::InvalidJob(_))
+    ));
+}
+
+#[test]
+fn cancelling_a_job_refunds_its_unused_escrow() {
+    let (mut chain, alice, _) = funded();
+    let before = chain.balance(&alice.account());
+    let job = chain.submit(&alice, 10, Verification::replicated(3), 5);
+    assert_eq!(chain.balance(&alice.account()), before - 250 - 1);
+    let cancel = chain.tx(&alice, Call::CancelJob { job });
+    chain.block(vec![cancel]);
+    assert_eq!(chain.ledger.job(&job).unwrap().status, JobStatus::Finished);
+    assert_eq!(chain.balance(&alice.account()), before - 2);
+    assert!(
+        chain
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::JobFinished { refund, .. } if refund.0 == 250))
+    );
+}
+
+#[test]
+fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
+    let consumer = key("consumer");
+    let owners: Vec<_> = (0..5).map(|i| key(&format!("o{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, 1_000_000));
+    let mut chain = Chain::new(&funded);
+    let silent = chain.register(&owners[0], "silent", Behaviour::Silent, 1_000);
+    for (i, o) in owners.iter().enumerate().skip(1) {
+        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
+    }
+    let job = chain.submit(&consumer, 100, Verification::replicated(3), 3);
+    chain.run_until_idle(1_000);
+    let misses = chain
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Missed { device, .. } if *device == silent))
+        .count();
+    assert!(misses > 0);
+    assert!(
+        chain
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Jailed { device, .. } if *device == silent))
+    );
+    let j = chain.ledger.job(&job).unwrap();
+    assert_eq!(j.accepted, 100, "missed replicas were replaced");
+    assert!(chain.ledger.device(&silent).unwrap().reputation.beta > 0);
+    assert_eq!(chain.ledger.live_tasks(), 0);
+}
+
+#[test]
+fn trusted_devices_run_alone_under_spot_checks() {
+    let consumer = key("consumer");
+    let owners: Vec<_> = (0..6).map(|i| key(&format!("o{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, 100_000_000));
+    let mut chain = Chain::new(&funded);
+    for (i, o) in owners.iter().enumerate() {
+        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
+    }
+    // Build a record with replicated work first.
+    chain.submit(&consumer, 120, Verification::replicated(3), 1);
+    chain.run_until_idle(2_000);
+    let job = chain.submit(&consumer, 300, Verification::adaptive(100_000), 1);
+    chain.run_until_idle(3_000);
+    let j = chain.ledger.job(&job).unwrap();
+    assert_eq!(j.accepted, 300);
+    let solo = chain
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Assigned { task, solo: true, .. } if task.job == job))
+        .count();
+    let checks = chain
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::SpotCheck { task } if task.job == job))
+        .count();
+    assert!(solo > 250, "only {solo} solo assignments");
+    assert!(
+        (10..=60).contains(&checks),
+        "{checks} spot checks for ~10% of {solo}"
+    );
+    // Work per accepted task is close to one run.
+    let assigned = chain
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Assigned { task, .. } if task.job == job))
+        .count();
+    assert!(
+        assigned < 300 * 13 / 10,
+        "{assigned} replicas for 300 tasks"
+    );
+}
+
+#[test]
+fn verdicts_prove_inclusion_against_the_state_root() {
+    let consumer = key("consumer");
+    let owners: Vec<_> = (0..4).map(|i| key(&format!("o{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, 1_000_000));
+    let mut chain = Chain::new(&funded);
+    for (i, o) in owners.iter().enumerate() {
+        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
+    }
+    let job = chain.submit(&consumer, 9, Verification::replicated(3), 1);
+    chain.run_until_idle(200);
+    let verdicts: Vec<_> = chain
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Verdict(v) if v.task.job == job => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 9);
+    let root = chain.ledger.state_root();
+    for i in 0..verdicts.len() {
+        let proof = chain.ledger.prove_verdict(&verdicts, i).unwrap();
+        assert!(proof.verify(&root));
+        assert!(matches!(proof.verdict.outcome, Outcome::Accepted(_)));
+        let mut forged = proof.clone();
+        forged.verdict.outcome = Outcome::Accepted(Hash::ZERO);
+        assert!(!forged.verify(&root));
+        assert!(!proof.verify(&Hash::ZERO));
+    }
+}
+
+#[test]
+fn only_the_governor_changes_parameters() {
+    let (mut chain, alice, _) = funded();
+    let tx = chain.tx(
+        &alice,
+        Call::AddTrustRoot {
+            root: Bytes(vec![1, 2, 3]),
+        },
+    );
+    assert_eq!(chain.block(vec![tx]).results[0], Err(TxError::NotGovernor));
+    let gov = key("governor");
+    let tx = chain.tx(
+        &gov,
+        Call::RevokeSerials {
+            serials: vec![Bytes(vec![0xab])],
+        },
+    );
+    assert_eq!(chain.block(vec![tx]).results[0], Ok(()));
+    assert_eq!(
+        chain.ledger.params().attestation.revoked_serials,
+        vec![Bytes(vec![0xab])]
+    );
+}
