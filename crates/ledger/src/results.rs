@@ -219,12 +219,6 @@ impl Ledger {
         }
     }
 
-    pub(crate) fn max_replicas(&self, id: TaskId) -> usize {
-        self.jobs
-            .get(&id.job)
-            .map_or(0, |j| usize::from(j.spec.verification.max_replicas))
-    }
-
     /// Moves a task on once its replicas have acted: commits complete →
     /// spot-check draw or reveals open; reveals complete → verdict.
     pub(crate) fn advance(&mut self, id: TaskId) {
