@@ -4,7 +4,13 @@
 //! signatures (the baseline measured in the same run).
 //!
 //! Run: `cargo bench -p verigrid-ledger --bench settle`
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
 
 use std::collections::BTreeMap;
 

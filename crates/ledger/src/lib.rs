@@ -8,7 +8,15 @@
 //! the [`AttestationVerifier`] trait, so the same code runs in validators,
 //! agents' light checks and the 157k-device simulator.
 
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::cast_possible_truncation
+    )
+)]
 
 mod accounts;
 mod assignment;

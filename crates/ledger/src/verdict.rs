@@ -143,10 +143,12 @@ impl Ledger {
 
     fn release_others(&mut self, replicas: &[Replica], agreeing: &[usize], disagreeing: &[usize]) {
         for (i, r) in replicas.iter().enumerate() {
-            if !r.missed && !agreeing.contains(&i) && !disagreeing.contains(&i) {
-                if let Some(device) = self.devices.get_mut(&r.device) {
-                    device.running = device.running.saturating_sub(1);
-                }
+            if !r.missed
+                && !agreeing.contains(&i)
+                && !disagreeing.contains(&i)
+                && let Some(device) = self.devices.get_mut(&r.device)
+            {
+                device.running = device.running.saturating_sub(1);
             }
         }
     }

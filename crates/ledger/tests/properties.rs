@@ -1,6 +1,12 @@
 //! Invariants over random transaction sequences: money is conserved, a
 //! rejected transaction changes nothing, replay gives the same roots, and a
 //! task's replicas never share an owner.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
 
 mod common;
 

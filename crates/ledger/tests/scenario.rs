@@ -1,5 +1,11 @@
 //! The scenario: 20 devices, 4 of them colluding on the same wrong
 //! output; 200 tasks with replication 3.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
 
 mod common;
 

@@ -94,7 +94,7 @@ pub fn unhex(text: &str) -> Result<Vec<u8>, DecodeError> {
         }
     }
     let raw = text.as_bytes();
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return Err(DecodeError::Invalid {
             what: "hex",
             why: "odd number of digits",

@@ -4,7 +4,15 @@
 //! Owns: how every value is written as bytes, hashed and signed.
 //! Must not know: state, rules, networks, disks or clocks (docs/DESIGN.md §2).
 
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::cast_possible_truncation
+    )
+)]
 
 pub mod codec;
 pub mod crypto;

@@ -128,7 +128,7 @@ pub fn verify(root: &Hash, leaf: &Hash, proof: &Proof) -> bool {
             let Some(s) = siblings.next() else {
                 return false;
             };
-            hash = if pos % 2 == 0 {
+            hash = if pos.is_multiple_of(2) {
                 node_hash(&hash, s)
             } else {
                 node_hash(s, &hash)
