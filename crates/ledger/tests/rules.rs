@@ -464,3 +464,89 @@ fn only_the_governor_changes_parameters() {
         vec![Bytes(vec![0xab])]
     );
 }
+
+#[test]
+fn pools_collect_their_devices_rewards() {
+    let consumer = key("consumer");
+    let pool = key("pool");
+    let owners: Vec<_> = (0..3).map(|i| key(&format!("o{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, 1_000_000));
+    let mut chain = Chain::new(&funded);
+    chain.block(vec![]);
+    let anchor = Height(0);
+    let mut ids = Vec::new();
+    for (i, o) in owners.iter().enumerate() {
+        let mut call = register_call(&chain, o, &format!("pd{i}"), None, anchor);
+        if let Call::RegisterDevice { pool: p, .. } = &mut call {
+            *p = Some(pool.account());
+        }
+        let tx = chain.tx(o, call);
+        assert_eq!(chain.block(vec![tx]).results[0], Ok(()));
+        let dkey = key(&format!("pd{i}"));
+        ids.push(dkey.device_key().device_id());
+        chain.devices.push(common::SimDevice {
+            key: dkey,
+            id: *ids.last().unwrap(),
+            owner: o.clone(),
+            behaviour: Behaviour::Honest,
+            to_commit: vec![],
+            to_reveal: Default::default(),
+            salts: Default::default(),
+            nonce: 0,
+        });
+    }
+    chain.submit(&consumer, 3, Verification::replicated(1), 10);
+    chain.run_until_idle(100);
+    assert_eq!(chain.balance(&pool.account()), 30);
+    for id in &ids {
+        assert_eq!(chain.ledger.device(id).unwrap().reputation.alpha, 1_000_000);
+    }
+}
+
+#[test]
+fn devices_must_reattest_before_their_deadline_to_keep_working() {
+    let gov = key("governor");
+    let owner = key("owner");
+    let consumer = key("consumer");
+    let mut p = common::params(gov.account());
+    p.epoch_blocks = 2;
+    p.reattest_epochs = 5;
+    let accounts = vec![
+        (owner.account(), Amount(100_000)),
+        (consumer.account(), Amount(1_000_000)),
+        (gov.account(), Amount(1_000)),
+    ];
+    let mut chain = Chain::with_params(&accounts, p);
+    let device = chain.register(&owner, "phone", Behaviour::Honest, 1_000);
+    let deadline = chain.ledger.device(&device).unwrap().attest_deadline;
+    assert_eq!(deadline, chain.ledger.height().plus(10));
+    while chain.ledger.height() < deadline {
+        chain.block(vec![]);
+    }
+    let job = chain.submit(&consumer, 1, Verification::replicated(1), 5);
+    chain.block(vec![]);
+    assert_eq!(
+        chain.ledger.job(&job).unwrap().next_task,
+        0,
+        "an expired attestation gets no work"
+    );
+    // Anchor to the latest block whose hash the ledger has recorded.
+    let anchor = Height(chain.ledger.height().0 - 1);
+    let anchor_hash = chain.ledger.recent_block(anchor).unwrap();
+    let dkey = key("phone");
+    let challenge =
+        registration_challenge(CHAIN, &owner.account(), &dkey.device_key(), &anchor_hash);
+    let tx = chain.tx(
+        &owner,
+        Call::Reattest {
+            device,
+            evidence: evidence(&summary(dkey.device_key(), challenge)),
+            anchor,
+        },
+    );
+    assert_eq!(chain.block(vec![tx]).results[0], Ok(()));
+    assert!(chain.ledger.device(&device).unwrap().attest_deadline > chain.ledger.height());
+    chain.run_until_idle(50);
+    assert_eq!(chain.ledger.job(&job).unwrap().accepted, 1);
+}
