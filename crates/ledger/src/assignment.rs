@@ -235,11 +235,12 @@ impl Ledger {
                 device: device_id,
                 solo: alone,
             });
+            // Each new replica gets a full commit window.
+            let deadline = self.height.plus(self.params.commit_blocks.max(1));
+            self.arm(id, deadline);
         }
         if self.tasks.get(&id).is_some_and(|t| t.wanted == 0) {
             self.needs_replicas.remove(&id);
-            let deadline = self.height.plus(self.params.commit_blocks.max(1));
-            self.arm(id, deadline);
         } else {
             self.needs_replicas.insert(id);
         }

@@ -28,6 +28,7 @@ mod jobs;
 pub mod proof;
 pub mod records;
 mod results;
+mod snapshot;
 mod store;
 mod verdict;
 

@@ -226,6 +226,11 @@ impl World {
         for r in &out.results[..out.results.len() - usize::from(user_tx.is_some())] {
             prop_assert!(r.is_ok(), "device transaction rejected: {:?}", r);
         }
+        prop_assert!(
+            self.chain.ledger.indexes_consistent(),
+            "indexes differ from those rebuilt from the records after {:?}",
+            op
+        );
         let s = self.chain.ledger.supply();
         prop_assert_eq!(
             self.chain.ledger.total_holdings(),
@@ -263,5 +268,36 @@ proptest! {
             let out = replay.apply_block(block, &common::TrustingVerifier).unwrap();
             prop_assert_eq!(out.state_root, w.chain.roots[start + i]);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// A node restarted from a snapshot at any block continues exactly as
+    /// one that never stopped.
+    #[test]
+    fn restored_snapshots_continue_identically(ops in prop::collection::vec(op(), 1..40), cut in 0usize..40) {
+        let mut w = world();
+        let start = w.chain.ledger.clone();
+        for op in &ops {
+            w.step(op)?;
+        }
+        let cut = cut % w.blocks.len();
+        let first = w.chain.roots.len() - w.blocks.len();
+        let mut ledger = start;
+        for (i, block) in w.blocks.iter().enumerate() {
+            if i == cut {
+                let bytes = ledger.snapshot();
+                ledger = Ledger::restore(&bytes).unwrap();
+            }
+            let out = ledger.apply_block(block, &common::TrustingVerifier).unwrap();
+            prop_assert_eq!(out.state_root, w.chain.roots[first + i]);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_restore_into_a_panic(bytes: Vec<u8>) {
+        let _ = Ledger::restore(&bytes);
     }
 }

@@ -1,0 +1,149 @@
+//! Snapshots: the whole ledger state in the canonical encoding, so a node
+//! can persist it and restart with the same state root. Indexes are not
+//! stored; they are rebuilt from the records, which define them.
+
+use verigrid_types::codec::{Decode, DecodeError, Encode, Reader};
+use verigrid_types::params::Params;
+use verigrid_types::{AccountId, DeviceId, Hash, Height, JobId, TaskId, Timestamp};
+
+use crate::records::{Account, Device, Job, JobStatus, Task};
+use crate::store::StateMap;
+use crate::{Ledger, Supply};
+
+const VERSION: u8 = 1;
+
+fn encode_map<K: Ord + Encode, V: Encode>(map: &StateMap<K, V>, out: &mut Vec<u8>) {
+    verigrid_types::codec::encode_len(map.len(), out);
+    for (k, v) in map.iter() {
+        k.encode_to(out);
+        v.encode_to(out);
+    }
+}
+
+fn decode_map<K: Ord + Encode + Decode, V: Encode + Decode>(
+    r: &mut Reader<'_>,
+) -> Result<StateMap<K, V>, DecodeError> {
+    let len = r.len(1)?;
+    let mut map = StateMap::default();
+    for _ in 0..len {
+        let k = K::decode_from(r)?;
+        let v = V::decode_from(r)?;
+        map.insert(k, v);
+    }
+    if map.len() != len {
+        return Err(DecodeError::Invalid {
+            what: "snapshot",
+            why: "duplicate keys",
+        });
+    }
+    Ok(map)
+}
+
+impl Ledger {
+    /// The whole state, canonically encoded.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        VERSION.encode_to(&mut out);
+        self.chain_id.encode_to(&mut out);
+        self.height.encode_to(&mut out);
+        self.time.encode_to(&mut out);
+        self.params.encode_to(&mut out);
+        (self.supply.genesis, self.supply.burned).encode_to(&mut out);
+        self.job_seq.encode_to(&mut out);
+        encode_map(&self.accounts, &mut out);
+        encode_map(&self.devices, &mut out);
+        encode_map(&self.jobs, &mut out);
+        encode_map(&self.tasks, &mut out);
+        let recent: Vec<(Height, Hash)> = self.recent.iter().map(|(h, x)| (*h, *x)).collect();
+        recent.encode_to(&mut out);
+        out
+    }
+
+    /// Restores a ledger from [`Ledger::snapshot`] bytes.
+    ///
+    /// # Errors
+    /// [`DecodeError`] if the bytes are not a snapshot of this version.
+    pub fn restore(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let version = u8::decode_from(&mut r)?;
+        if version != VERSION {
+            return Err(DecodeError::UnknownTag {
+                what: "snapshot version",
+                tag: version,
+            });
+        }
+        let chain_id = String::decode_from(&mut r)?;
+        let height = Height::decode_from(&mut r)?;
+        let time = Timestamp::decode_from(&mut r)?;
+        let params = Params::decode_from(&mut r)?;
+        let (genesis, burned) = <(u64, u64)>::decode_from(&mut r)?;
+        let job_seq = u64::decode_from(&mut r)?;
+        let accounts: StateMap<AccountId, Account> = decode_map(&mut r)?;
+        let devices: StateMap<DeviceId, Device> = decode_map(&mut r)?;
+        let jobs: StateMap<JobId, Job> = decode_map(&mut r)?;
+        let tasks: StateMap<TaskId, Task> = decode_map(&mut r)?;
+        let recent: Vec<(Height, Hash)> = Vec::decode_from(&mut r)?;
+        r.finish()?;
+        let mut ledger = Self {
+            chain_id,
+            height,
+            time,
+            params,
+            supply: Supply { genesis, burned },
+            job_seq,
+            accounts,
+            devices,
+            jobs,
+            tasks,
+            recent: recent.into_iter().collect(),
+            deadlines: Default::default(),
+            job_deadlines: Default::default(),
+            needs_replicas: Default::default(),
+            queue: Default::default(),
+            touched: Default::default(),
+            events: Vec::new(),
+            randomness: Hash::ZERO,
+        };
+        ledger.rebuild_indexes();
+        Ok(ledger)
+    }
+
+    /// Rebuilds the indexes from the records they are derived from: every
+    /// live task is armed at its deadline, tasks wanting replicas wait for
+    /// them, unfinished jobs keep their deadline, open jobs with tasks left
+    /// to start queue in submission order.
+    fn rebuild_indexes(&mut self) {
+        for (id, task) in self.tasks.iter() {
+            self.deadlines.insert((task.deadline, *id));
+            if task.wanted > 0 {
+                self.needs_replicas.insert(*id);
+            }
+        }
+        for (id, job) in self.jobs.iter() {
+            if job.status != JobStatus::Finished {
+                self.job_deadlines.insert((job.spec.deadline, *id));
+            }
+            if job.status == JobStatus::Open && job.next_task < job.spec.inputs.count() {
+                self.queue.insert(job.seq, *id);
+            }
+        }
+    }
+}
+
+impl Ledger {
+    /// Whether the indexes equal those rebuilt from the records.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn indexes_consistent(&self) -> bool {
+        let mut rebuilt = self.clone();
+        rebuilt.deadlines.clear();
+        rebuilt.job_deadlines.clear();
+        rebuilt.needs_replicas.clear();
+        rebuilt.queue.clear();
+        rebuilt.rebuild_indexes();
+        rebuilt.deadlines == self.deadlines
+            && rebuilt.needs_replicas == self.needs_replicas
+            && rebuilt.job_deadlines == self.job_deadlines
+    }
+}
