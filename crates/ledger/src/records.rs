@@ -303,6 +303,19 @@ codec_struct!(Task {
     spot_checked
 });
 
+impl Task {
+    /// Agreeing reveals this task needs: one for a solo task, the job's
+    /// quorum otherwise.
+    #[must_use]
+    pub fn quorum(&self, rule: &verigrid_types::job::Verification) -> usize {
+        if self.solo {
+            1
+        } else {
+            usize::from(rule.quorum)
+        }
+    }
+}
+
 /// How a task ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -164,7 +164,7 @@ impl Ledger {
             self.record_miss(*device, id);
         }
         match phase {
-            Phase::Commit => self.after_commit_deadline(id, late.len()),
+            Phase::Commit => self.after_commit_deadline(id),
             Phase::Reveal => self.judge(id),
         }
     }
@@ -172,7 +172,7 @@ impl Ledger {
     /// Commit window over. Every live task has a deadline, so a task
     /// can never wait forever for devices: go on if enough replicas
     /// committed, ask for replacements while the cap allows, else fail.
-    fn after_commit_deadline(&mut self, id: TaskId, _missed: usize) {
+    fn after_commit_deadline(&mut self, id: TaskId) {
         let Some(task) = self.tasks.get(&id) else {
             return;
         };
@@ -180,11 +180,7 @@ impl Ledger {
             return;
         };
         let rule = job.spec.verification;
-        let quorum = if task.solo {
-            1
-        } else {
-            usize::from(rule.quorum)
-        };
+        let quorum = task.quorum(&rule);
         let committed = task
             .replicas
             .iter()

@@ -25,11 +25,7 @@ impl Ledger {
             return;
         };
         let rule = job.spec.verification;
-        let quorum = if task.solo {
-            1
-        } else {
-            usize::from(rule.quorum)
-        };
+        let quorum = task.quorum(&rule);
         // A device caught lying since it was assigned (its stake slashed
         // below the minimum) no longer has a vote.
         let min_stake = self.params.min_device_stake;
