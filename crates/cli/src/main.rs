@@ -1,12 +1,13 @@
 //! `verigrid`: one command for the dev network, validators, agents, jobs
 //! and simulation (docs/DESIGN.md §10).
 
-mod dev_attestation;
-mod devnet;
-
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use verigrid_sim::SimAttester;
+use verigrid_sim::network::{self, Adversary, Policy};
+use verigrid_sim::report;
 
 /// verigrid: verifiable compute on idle phones.
 #[derive(Parser, Debug)]
@@ -20,36 +21,81 @@ struct Cli {
 enum Command {
     /// Run a development network on this machine and a demo job through it:
     /// devices attest, replicas commit then reveal, a quorum decides, liars
-    /// are slashed, and every verdict's proof is checked.
-    Dev(DevArgs),
+    /// are slashed, and every verdict's inclusion proof is checked.
+    Dev(RunArgs),
+    /// Simulate a network with adversaries and print what verification
+    /// caught; `--report FILE` writes the full verification report.
+    Sim(SimArgs),
 }
 
 #[derive(clap::Args, Debug)]
-struct DevArgs {
+struct RunArgs {
     /// Devices to start, each with its own owner account.
     #[arg(long, default_value_t = 12)]
     devices: usize,
-    /// How many of them fabricate their outputs.
-    #[arg(long, default_value_t = 2)]
-    liars: usize,
-    /// Tasks in the demo job.
+    /// Share of devices that fabricate outputs (0–1).
+    #[arg(long, default_value_t = 0.2)]
+    adversaries: f64,
+    /// How the liars behave.
+    #[arg(long, value_enum, default_value_t = AdversaryArg::Colluding)]
+    adversary: AdversaryArg,
+    /// Tasks in the measured job.
     #[arg(long, default_value_t = 200)]
     tasks: u32,
-    /// Replicas per task; 0 for adaptive replication with spot checks.
-    #[arg(long, default_value_t = 3)]
-    replicas: u8,
+    /// Verification policy.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Replicate3)]
+    policy: PolicyArg,
     /// Reward per accepted result.
     #[arg(long, default_value_t = 5)]
     reward: u64,
-    /// Seed for block randomness (same seed, same run).
+    /// Seed for block randomness (same seed, same numbers).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct SimArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Write the verification report (every adversary share × policy) to
+    /// this Markdown file instead of running one configuration.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AdversaryArg {
+    /// Liars agree on one wrong output.
+    Colluding,
+    /// Each liar returns its own random output.
+    Lazy,
+    /// Liars build a record honestly, then collude.
+    Turncoat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PolicyArg {
+    /// One replica, no verification (the baseline).
+    None,
+    /// Two replicas.
+    Replicate2,
+    /// Three replicas.
+    Replicate3,
+    /// Trusted devices alone, with 10 % spot checks.
+    Adaptive,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Dev(args) => dev(&args),
+        Command::Dev(args) => run_one(&args, true),
+        Command::Sim(args) => match &args.report {
+            Some(path) => write_report(&args.run, path),
+            None => run_one(&args.run, false),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,48 +106,129 @@ fn main() -> ExitCode {
     }
 }
 
-fn dev(args: &DevArgs) -> anyhow::Result<()> {
-    let config = devnet::Config {
+fn config(args: &RunArgs) -> network::Config {
+    network::Config {
         devices: args.devices,
-        liars: args.liars,
+        adversaries: args.adversaries,
+        adversary: match args.adversary {
+            AdversaryArg::Colluding => Adversary::Colluding,
+            AdversaryArg::Lazy => Adversary::Lazy,
+            AdversaryArg::Turncoat => Adversary::Turncoat,
+        },
         tasks: args.tasks,
-        replicas: args.replicas,
+        policy: match args.policy {
+            PolicyArg::None => Policy::None,
+            PolicyArg::Replicate2 => Policy::Replicated(2),
+            PolicyArg::Replicate3 => Policy::Replicated(3),
+            PolicyArg::Adaptive => Policy::Adaptive(100_000),
+        },
         reward: args.reward,
         seed: args.seed,
-    };
-    let attester = dev_attestation::DevAttester::new()?;
-    let executor = devnet::HashKernel;
-    println!(
-        "verigrid dev: in-process network (chain {}), {} devices ({} lying), job of {} tasks",
-        devnet::CHAIN_ID,
-        config.devices,
-        config.liars,
-        config.tasks
-    );
-    println!("  (the networked node, API and agents arrive with issues 5 and 6)");
-    let report = devnet::run(&config, &attester, &executor)?;
-    println!("  blocks              {}", report.blocks);
-    println!(
-        "  accepted            {} / {}",
-        report.accepted, config.tasks
-    );
-    println!("  failed (refunded)   {}", report.failed);
-    println!("  wrong accepted      {}", report.wrong_accepted);
-    println!("  replicas per task   {:.2}", report.replicas_per_task);
-    let caught = report
-        .liars
-        .iter()
-        .filter(|l| report.slashed.contains(l))
-        .count();
-    println!("  liars slashed       {caught} / {}", report.liars.len());
-    println!("  paid to devices     {}", report.paid);
-    println!("  escrow refunded     {}", report.refund);
-    println!(
-        "  proofs verified     {} against state root {}",
-        report.proofs_checked, report.state_root
-    );
-    if report.wrong_accepted > 0 {
-        anyhow::bail!("{} wrong results were accepted", report.wrong_accepted);
+        warmup_tasks: if matches!(args.policy, PolicyArg::Adaptive) {
+            args.tasks
+        } else {
+            0
+        },
     }
+}
+
+fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
+    if args.devices < 3 {
+        bail!("--devices must be at least 3: replicas need devices of different owners");
+    }
+    let config = config(args);
+    let attester = SimAttester::new("dev/platform-ca");
+    if !args.json {
+        let what = if dev { "dev network" } else { "simulation" };
+        println!(
+            "verigrid {what}: chain {}, {} devices ({:.0} % lying, {:?}), {} tasks, {}",
+            network::CHAIN_ID,
+            config.devices,
+            config.adversaries * 100.0,
+            config.adversary,
+            config.tasks,
+            report::policy_name(config.policy),
+        );
+        if dev {
+            println!(
+                "  in-process validator and devices; attestation by a local CA trusted only here"
+            );
+        }
+    }
+    let r = network::run(&config, &attester)?;
+    if args.json {
+        println!(
+            "{{\"blocks\":{},\"accepted\":{},\"failed\":{},\"wrong_accepted\":{},\"replicas_per_task\":{:.4},\"liars\":{},\"liars_slashed\":{},\"honest_slashed\":{},\"paid\":{},\"refund\":{},\"proofs_checked\":{},\"state_root\":\"{}\"}}",
+            r.blocks,
+            r.accepted,
+            r.failed,
+            r.wrong_accepted,
+            r.replicas_per_task,
+            r.liars,
+            r.liars_slashed,
+            r.honest_slashed,
+            r.paid,
+            r.refund,
+            r.proofs_checked,
+            r.state_root
+        );
+    } else {
+        println!("  blocks              {}", r.blocks);
+        println!("  accepted            {} / {}", r.accepted, config.tasks);
+        println!("  failed (refunded)   {}", r.failed);
+        println!("  wrong accepted      {}", r.wrong_accepted);
+        println!("  replicas per task   {:.2}", r.replicas_per_task);
+        println!("  liars slashed       {} / {}", r.liars_slashed, r.liars);
+        println!("  honest slashed      {}", r.honest_slashed);
+        println!("  paid to devices     {}", r.paid);
+        println!("  escrow refunded     {}", r.refund);
+        println!(
+            "  proofs verified     {} against state root {}",
+            r.proofs_checked, r.state_root
+        );
+    }
+    if dev && r.wrong_accepted > 0 {
+        bail!("{} wrong results were accepted", r.wrong_accepted);
+    }
+    Ok(())
+}
+
+fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
+    let command = format!(
+        "verigrid sim --devices {} --tasks {} --seed {} --report {}",
+        args.devices,
+        args.tasks,
+        args.seed,
+        path.display()
+    );
+    let mut text = format!(
+        "# Verification report\n\nGenerated by `{command}`. Every assignment, verdict, \
+         payment and slash is decided by the real `verigrid-ledger`; devices are simulated. \
+         \"wrong accepted\" counts accepted outputs that differ from the true one.\n\n"
+    );
+    let models = [
+        (
+            Adversary::Colluding,
+            "Colluding liars (always lie, all agree on one wrong output)",
+        ),
+        (
+            Adversary::Turncoat,
+            "Turncoats (honest for 25 results, then collude)",
+        ),
+    ];
+    for (adversary, title) in models {
+        eprintln!("running {title} …");
+        let rows = report::sweep(args.devices, args.tasks, args.seed, adversary)?;
+        text.push_str(&report::markdown(
+            &rows,
+            title,
+            args.devices,
+            args.tasks,
+            args.seed,
+        ));
+        text.push('\n');
+    }
+    std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+    print!("{text}");
     Ok(())
 }

@@ -1,0 +1,122 @@
+//! A simulated attestation platform: a CA key (ed25519) signs each device's
+//! key and challenge; the verifier checks that signature against the trust
+//! roots in the ledger's parameters. Real signatures, cheap enough for
+//! hundreds of thousands of simulated devices; the Android and Apple
+//! verifiers live in the `attest` crate.
+
+use anyhow::Result;
+use verigrid_types::codec::{Bytes, Decode, Encode};
+use verigrid_types::crypto::verify_ed25519;
+use verigrid_types::device::{
+    AttestationFailure, AttestationSummary, AttestationVerifier, Evidence, EvidenceFormat,
+    Platform, SecurityLevel, VerifyRequest,
+};
+use verigrid_types::{DeviceKey, SecretKey, Signature};
+
+/// Produces evidence for a device key and challenge, and the verifier that
+/// judges it.
+pub trait Attester {
+    /// Evidence that `key` lives in a genuine device, for `challenge`.
+    ///
+    /// # Errors
+    /// If the evidence cannot be produced.
+    fn attest(&self, key: &DeviceKey, challenge: &[u8]) -> Result<Evidence>;
+    /// The verifier the ledger uses.
+    fn verifier(&self) -> &dyn AttestationVerifier;
+    /// Trust roots to put in genesis.
+    fn trust_roots(&self) -> Vec<Bytes>;
+}
+
+/// The simulated platform's CA.
+pub struct SimAttester {
+    ca: SecretKey,
+}
+
+impl SimAttester {
+    /// A CA derived from `label` (deterministic, for reproducible runs).
+    #[must_use]
+    pub fn new(label: &str) -> Self {
+        Self {
+            ca: SecretKey::from_label(label),
+        }
+    }
+}
+
+fn summary_for(key: &DeviceKey, challenge: &[u8]) -> AttestationSummary {
+    AttestationSummary {
+        platform: Platform::Android,
+        security_level: SecurityLevel::TrustedEnvironment,
+        key: *key,
+        challenge: Bytes(challenge.to_vec()),
+        verified_boot: true,
+        device_locked: true,
+        patch_level: 0,
+        app_digests: Vec::new(),
+        serials: Vec::new(),
+    }
+}
+
+impl Attester for SimAttester {
+    fn attest(&self, key: &DeviceKey, challenge: &[u8]) -> Result<Evidence> {
+        let summary = summary_for(key, challenge).encode();
+        let Signature::Ed25519(sig) = self.ca.sign(&summary) else {
+            anyhow::bail!("the simulated CA signs with ed25519");
+        };
+        Ok(Evidence {
+            format: EvidenceFormat::AndroidKeyChain,
+            parts: vec![Bytes(summary), Bytes(sig.to_vec())],
+        })
+    }
+
+    fn verifier(&self) -> &dyn AttestationVerifier {
+        self
+    }
+
+    fn trust_roots(&self) -> Vec<Bytes> {
+        vec![Bytes(self.ca.public().to_vec())]
+    }
+}
+
+impl AttestationVerifier for SimAttester {
+    fn verify(
+        &self,
+        evidence: &Evidence,
+        request: &VerifyRequest<'_>,
+    ) -> Result<AttestationSummary, AttestationFailure> {
+        let fail = |why: &str| AttestationFailure(format!("simulated attestation: {why}"));
+        let [summary, sig] = evidence.parts.as_slice() else {
+            return Err(fail("expected a summary and a CA signature"));
+        };
+        let sig: [u8; 64] = sig
+            .0
+            .as_slice()
+            .try_into()
+            .map_err(|_| fail("bad signature size"))?;
+        let trusted = request.policy.attestation_roots().any(|root| {
+            <[u8; 32]>::try_from(root).is_ok_and(|pk| verify_ed25519(&pk, &summary.0, &sig))
+        });
+        if !trusted {
+            return Err(fail(
+                "not signed by a trusted root: register with the chain's CA",
+            ));
+        }
+        let summary = AttestationSummary::decode(&summary.0).map_err(|e| fail(&e.to_string()))?;
+        if summary.challenge.0 != request.challenge {
+            return Err(fail(
+                "wrong challenge: attest again with the challenge from the node",
+            ));
+        }
+        Ok(summary)
+    }
+}
+
+/// Trust roots as byte slices.
+trait Roots {
+    fn attestation_roots(&self) -> Box<dyn Iterator<Item = &[u8]> + '_>;
+}
+
+impl Roots for verigrid_types::params::AttestationPolicy {
+    fn attestation_roots(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        Box::new(self.trust_roots.iter().map(|r| r.0.as_slice()))
+    }
+}

@@ -1,0 +1,13 @@
+//! verigrid's simulator: the real ledger (docs/DESIGN.md §2) with simulated
+//! devices, honest and adversarial, to measure what verification buys.
+//!
+//! Owns: simulated devices, their behaviours, experiments and reports.
+//! Must not know: any rule of the protocol — every assignment, verdict,
+//! payment and slash comes from `verigrid-ledger`.
+
+pub mod attestation;
+pub mod network;
+pub mod report;
+
+pub use attestation::{Attester, SimAttester};
+pub use network::{Adversary, Behaviour, Config, Policy, Report, run};
