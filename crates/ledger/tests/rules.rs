@@ -550,3 +550,155 @@ fn devices_must_reattest_before_their_deadline_to_keep_working() {
     chain.run_until_idle(50);
     assert_eq!(chain.ledger.job(&job).unwrap().accepted, 1);
 }
+
+fn float_chain(colluders: usize) -> (Chain, verigrid_types::SecretKey) {
+    let consumer = key("consumer");
+    let owners: Vec<_> = (0..6).map(|i| key(&format!("fo{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, 1_000_000));
+    let mut chain = Chain::new(&funded);
+    chain.float_outputs = true;
+    for (i, o) in owners.iter().enumerate() {
+        let b = if i < colluders {
+            Behaviour::Colluder
+        } else {
+            Behaviour::Honest
+        };
+        chain.register(o, &format!("fd{i}"), b, 1_000);
+    }
+    (chain, consumer)
+}
+
+#[test]
+fn tolerance_and_argmax_accept_honest_float_noise_and_slash_a_wrong_answer() {
+    use verigrid_types::tensor::Comparison;
+    for comparison in [Comparison::Tolerance { ppm: 100 }, Comparison::Argmax] {
+        let (mut chain, consumer) = float_chain(1);
+        let mut v = Verification::replicated(3);
+        v.comparison = comparison;
+        let job = chain.submit(&consumer, 12, v, 2);
+        chain.run_until_idle(400);
+        let j = chain.ledger.job(&job).unwrap();
+        assert_eq!(j.accepted, 12, "{comparison:?}");
+        let colluder = chain.devices[0].id;
+        for e in &chain.events {
+            if let Event::Verdict(v) = e {
+                assert!(
+                    !v.agreeing.contains(&colluder),
+                    "{comparison:?}: a wrong answer agreed"
+                );
+            }
+        }
+        assert!(
+            chain
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Slashed { device, .. } if *device == colluder)),
+            "{comparison:?}: the wrong answer was not slashed"
+        );
+        // Honest replicas' bytes differ (noise), yet they agreed.
+        let agreeing_pairs = chain
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Verdict(v) if v.agreeing.len() >= 2))
+            .count();
+        assert!(agreeing_pairs > 0);
+    }
+}
+
+#[test]
+fn exact_comparison_treats_float_noise_as_disagreement() {
+    let (mut chain, consumer) = float_chain(0);
+    let mut v = Verification::replicated(3);
+    v.max_replicas = 3;
+    let spec = common::job_spec(4, v, 2, chain.ledger.height().plus(1_000));
+    let tx = chain.tx(
+        &consumer,
+        Call::SubmitJob {
+            escrow: spec.max_cost().unwrap(),
+            spec,
+        },
+    );
+    chain.block(vec![tx]);
+    chain.run_until_idle(200);
+    // Every device's noise makes its bytes unique: no quorum, every task
+    // fails at the replica cap, nobody is paid or slashed, escrow returns.
+    let fails = chain
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Verdict(v) if v.outcome == Outcome::Failed))
+        .count();
+    assert_eq!(fails, 4);
+    assert!(
+        !chain
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Paid { .. } | Event::Slashed { .. }))
+    );
+    assert!(
+        chain
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::JobFinished { refund, .. } if refund.0 == 4 * 3 * 2))
+    );
+    chain.assert_supply_conserved();
+}
+
+#[test]
+fn a_job_past_its_deadline_ends_and_refunds() {
+    let (mut chain, alice, _) = funded();
+    let before = chain.balance(&alice.account());
+    // No devices: nothing can run before the deadline.
+    let spec = common::job_spec(
+        5,
+        Verification::replicated(3),
+        4,
+        chain.ledger.height().plus(3),
+    );
+    let tx = chain.tx(
+        &alice,
+        Call::SubmitJob {
+            escrow: spec.max_cost().unwrap(),
+            spec,
+        },
+    );
+    chain.block(vec![tx]);
+    for _ in 0..3 {
+        chain.block(vec![]);
+    }
+    assert!(chain.events.iter().any(
+        |e| matches!(e, Event::JobFinished { failed: 5, refund, .. } if refund.0 == 5 * 4 * 5)
+    ));
+    assert_eq!(chain.balance(&alice.account()), before - 1);
+}
+
+#[test]
+fn jobs_only_go_to_devices_that_meet_their_requirements() {
+    let (mut chain, alice, bob) = funded();
+    chain.register(&alice, "tee-phone", Behaviour::Honest, 1_000);
+    let mut spec = common::job_spec(
+        1,
+        Verification::replicated(1),
+        4,
+        chain.ledger.height().plus(50),
+    );
+    spec.requirements.min_security = verigrid_types::device::SecurityLevel::StrongBox;
+    let tx = chain.tx(
+        &bob,
+        Call::SubmitJob {
+            escrow: spec.max_cost().unwrap(),
+            spec,
+        },
+    );
+    chain.block(vec![tx]);
+    for _ in 0..5 {
+        chain.block(vec![]);
+    }
+    assert!(
+        !chain
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Assigned { .. })),
+        "a TEE device took a StrongBox job"
+    );
+}

@@ -114,6 +114,9 @@ pub struct Chain {
     pub events: Vec<Event>,
     pub roots: Vec<Hash>,
     pub seed: u64,
+    /// Devices produce float tensors (with per-device noise) and reveal
+    /// them inline, for tolerance and argmax jobs.
+    pub float_outputs: bool,
 }
 
 pub fn params(governor: AccountId) -> Params {
@@ -151,6 +154,7 @@ impl Chain {
             devices: Vec::new(),
             events: Vec::new(),
             roots: Vec::new(),
+            float_outputs: false,
             seed: std::env::var("VG_SEED")
                 .ok()
                 .and_then(|s| s.parse().ok())
@@ -290,6 +294,7 @@ impl Chain {
     /// Every device does its protocol step: commit what it was assigned,
     /// reveal what is open. Returns the transactions.
     pub fn device_txs(&mut self) -> Vec<SignedTx> {
+        let float = self.float_outputs;
         let mut txs = Vec::new();
         for d in &mut self.devices {
             if d.behaviour == Behaviour::Silent {
@@ -304,7 +309,11 @@ impl Chain {
                     .map(|task| {
                         let salt = *Hash::of(Domain::Draw, &[&d.id.0.0, &task.encode()]).as_bytes();
                         d.salts.insert(task, salt);
-                        let out = output_of(d.behaviour, &task);
+                        let out = if float {
+                            blob_hash(&float_output(d.behaviour, &task, &d.id))
+                        } else {
+                            output_of(d.behaviour, &task)
+                        };
                         Commit {
                             task,
                             commitment: commitment(&out, &salt, &d.id),
@@ -316,11 +325,23 @@ impl Chain {
             if !d.to_reveal.is_empty() {
                 let reveals: Vec<Reveal> = std::mem::take(&mut d.to_reveal)
                     .into_iter()
-                    .map(|task| Reveal {
-                        task,
-                        output_hash: output_of(d.behaviour, &task),
-                        salt: d.salts[&task],
-                        output: None,
+                    .map(|task| {
+                        if float {
+                            let bytes = float_output(d.behaviour, &task, &d.id);
+                            Reveal {
+                                task,
+                                output_hash: blob_hash(&bytes),
+                                salt: d.salts[&task],
+                                output: Some(Bytes(bytes)),
+                            }
+                        } else {
+                            Reveal {
+                                task,
+                                output_hash: output_of(d.behaviour, &task),
+                                salt: d.salts[&task],
+                                output: None,
+                            }
+                        }
                     })
                     .collect();
                 txs.push(device_tx(d, Call::RevealResults { reveals }));
@@ -367,6 +388,25 @@ pub fn output_of(behaviour: Behaviour, task: &TaskId) -> Hash {
     }
 }
 
+/// A class-score tensor: the right answer peaks at class `index % 4`, with
+/// noise of about 1e-6 that differs per device; colluders peak elsewhere.
+pub fn float_output(behaviour: Behaviour, task: &TaskId, device: &DeviceId) -> Vec<u8> {
+    let noise = f32::from(device.0.0[0]) * 1e-8;
+    let right = (task.index % 4) as usize;
+    let peak = if behaviour == Behaviour::Colluder {
+        (right + 1) % 4
+    } else {
+        right
+    };
+    let scores: Vec<f32> = (0..4)
+        .map(|i| if i == peak { 0.7 + noise } else { 0.1 + noise })
+        .collect();
+    verigrid_types::tensor::encode_outputs(&[verigrid_types::tensor::Tensor::f32(
+        vec![1, 4],
+        scores,
+    )])
+}
+
 pub fn device_tx(d: &mut SimDevice, call: Call) -> SignedTx {
     let tx = Tx {
         signer: Signer::Device(d.id),
@@ -386,7 +426,14 @@ pub fn job_spec(tasks: u32, verification: Verification, reward: u64, deadline: H
             blob: blob_hash(b"input"),
             count: tasks,
         },
-        limits: Limits::default(),
+        limits: Limits {
+            output_bytes: if verification.comparison.needs_output() {
+                4_096
+            } else {
+                1 << 20
+            },
+            ..Limits::default()
+        },
         verification,
         requirements: Requirements::default(),
         reward: Amount(reward),
