@@ -249,16 +249,22 @@ mod tests {
     }
 
     #[test]
-    fn p256_signatures_verify() {
+    fn p256_signatures_verify() -> Result<(), Box<dyn std::error::Error>> {
         use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
         let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| "keygen failed")?;
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        let key = DeviceKey::from_raw(KeyAlgorithm::P256, pair.public_key().as_ref()).unwrap();
-        let sig: [u8; 64] = pair.sign(&rng, b"m").unwrap().as_ref().try_into().unwrap();
+            .map_err(|e| e.to_string())?;
+        let key = DeviceKey::from_raw(KeyAlgorithm::P256, pair.public_key().as_ref())?;
+        let sig: [u8; 64] = pair
+            .sign(&rng, b"m")
+            .map_err(|_| "signing failed")?
+            .as_ref()
+            .try_into()?;
         assert!(key.verify(b"m", &Signature::P256(sig)));
         assert!(!key.verify(b"n", &Signature::P256(sig)));
         assert!(!key.verify(b"m", &Signature::Ed25519(sig)));
+        Ok(())
     }
 }

@@ -474,7 +474,7 @@ mod tests {
     }
 
     #[test]
-    fn signed_transactions_round_trip_and_verify() {
+    fn signed_transactions_round_trip_and_verify() -> Result<(), DecodeError> {
         let key = SecretKey::from_label("alice");
         for call in sample_calls() {
             let tx = Tx {
@@ -485,7 +485,7 @@ mod tests {
             };
             let signed = tx.sign("test", &key);
             let bytes = signed.encode();
-            let back = SignedTx::decode(&bytes).unwrap();
+            let back = SignedTx::decode(&bytes)?;
             assert_eq!(back, signed);
             let msg = back.tx.signing_message("test");
             assert!(key.device_key().verify(&msg.0, &back.signature));
@@ -494,6 +494,7 @@ mod tests {
                     .verify(&back.tx.signing_message("other").0, &back.signature)
             );
         }
+        Ok(())
     }
 
     proptest::proptest! {
