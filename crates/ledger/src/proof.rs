@@ -86,24 +86,40 @@ impl Ledger {
     /// `verdicts` must be every verdict of the job so far, in the order they
     /// were decided (as the node records them from [`crate::Event::Verdict`]).
     pub fn prove_verdict(&mut self, verdicts: &[Verdict], index: usize) -> Option<VerdictProof> {
-        let verdict = verdicts.get(index)?.clone();
-        let job_id = verdict.task.job;
+        self.prove_verdicts(verdicts, &[index])?.pop()
+    }
+
+    /// Proves several verdicts of one job at once: the verdict tree, the
+    /// job's place in the state and the state's components are built once.
+    pub fn prove_verdicts(
+        &mut self,
+        verdicts: &[Verdict],
+        indices: &[usize],
+    ) -> Option<Vec<VerdictProof>> {
+        let job_id = verdicts.first()?.task.job;
         let job = self.jobs.get(&job_id)?.clone();
         let leaves: Vec<Hash> = verdicts.iter().map(Verdict::leaf).collect();
-        if merkle::root(&leaves) != job.verdicts.root() {
+        let tree = merkle::Tree::new(&leaves);
+        if tree.root() != job.verdicts.root() {
             return None;
         }
-        let in_job = merkle::prove(&leaves, index)?;
         let (_, in_jobs) = self.jobs.prove(&job_id)?;
         let components = self.components();
-        Some(VerdictProof {
-            verdict,
-            in_job,
-            job_id,
-            job,
-            in_jobs,
-            components,
-        })
+        indices
+            .iter()
+            .map(|&i| {
+                let verdict = verdicts.get(i)?.clone();
+                (verdict.task.job == job_id).then_some(())?;
+                Some(VerdictProof {
+                    verdict,
+                    in_job: tree.prove(i)?,
+                    job_id,
+                    job: job.clone(),
+                    in_jobs: in_jobs.clone(),
+                    components: components.clone(),
+                })
+            })
+            .collect()
     }
 
     /// The encoded size of a proof, for API limits.

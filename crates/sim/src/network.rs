@@ -4,7 +4,7 @@
 //! copy of its rules (docs/DESIGN.md §2): every assignment, verdict,
 //! payment and slash below is the ledger's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, Result, bail};
 use verigrid_ledger::{BlockInput, Event, Genesis, JobStatus, Ledger, Outcome};
@@ -135,15 +135,11 @@ struct Device {
     pending: BTreeMap<TaskId, (Hash, [u8; 32])>,
 }
 
-/// The correct output of a task: 64 rounds of BLAKE3 over its id, standing
-/// in for the job's program (the ledger sees only output hashes).
+/// The correct output of a task: a hash of its id, standing in for the
+/// job's program (the ledger sees only output hashes).
 #[must_use]
 pub fn true_output(task: &TaskId) -> Hash {
-    let mut h = blob_hash(&task.encode());
-    for _ in 0..64 {
-        h = blob_hash(&h.0);
-    }
-    h
+    blob_hash(&task.encode())
 }
 
 impl Device {
@@ -163,21 +159,6 @@ impl Device {
                 blob_hash(&[b"agreed lie".as_slice(), &task.encode()].concat())
             }
             Behaviour::Colluder | Behaviour::Turncoat(_) => true_output(task),
-        }
-    }
-
-    fn observe(&mut self, events: &[Event]) {
-        for e in events {
-            match e {
-                Event::Assigned { task, device, .. } if *device == self.id => {
-                    self.to_commit.push(*task);
-                }
-                Event::RevealOpen { task } if self.pending.contains_key(task) => {
-                    self.to_reveal.insert(*task);
-                }
-                Event::Paid { device, .. } if *device == self.id => self.agreed += 1,
-                _ => {}
-            }
         }
     }
 
@@ -238,6 +219,10 @@ pub struct Network<'a> {
     seed: u64,
     attester: &'a dyn Attester,
     devices: Vec<Device>,
+    /// Device id → position in `devices`.
+    index: HashMap<DeviceId, usize>,
+    /// Task → devices holding a replica of it, for routing events.
+    holders: HashMap<TaskId, Vec<usize>>,
     consumer: SecretKey,
     consumer_nonce: u64,
     blocks: u64,
@@ -285,6 +270,8 @@ impl<'a> Network<'a> {
             seed: config.seed,
             attester,
             devices: Vec::new(),
+            index: HashMap::new(),
+            holders: HashMap::new(),
             consumer,
             consumer_nonce: 0,
             blocks: 0,
@@ -330,6 +317,8 @@ impl<'a> Network<'a> {
                 (true, Adversary::Lazy) => Behaviour::Lazy,
                 (true, Adversary::Turncoat) => Behaviour::Turncoat(25),
             };
+            net.index
+                .insert(key.device_key().device_id(), net.devices.len());
             net.devices.push(Device {
                 id: key.device_key().device_id(),
                 key,
@@ -361,10 +350,43 @@ impl<'a> Network<'a> {
         }
         self.parent = Hash::of(Domain::Block, &[&out.state_root.0, &height.0.to_le_bytes()]);
         self.blocks += 1;
-        for d in &mut self.devices {
-            d.observe(&out.events);
-        }
+        self.route(&out.events);
         Ok(out.events)
+    }
+
+    /// Hands each event to the devices it concerns (not every event to
+    /// every device: that is quadratic at scale).
+    fn route(&mut self, events: &[Event]) {
+        for e in events {
+            match e {
+                Event::Assigned { task, device, .. } => {
+                    if let Some(&i) = self.index.get(device) {
+                        self.devices[i].to_commit.push(*task);
+                        self.holders.entry(*task).or_default().push(i);
+                    }
+                }
+                Event::RevealOpen { task } => {
+                    for &i in self.holders.get(task).map_or(&[][..], Vec::as_slice) {
+                        if self.devices[i].pending.contains_key(task) {
+                            self.devices[i].to_reveal.insert(*task);
+                        }
+                    }
+                }
+                Event::Paid { device, .. } => {
+                    if let Some(&i) = self.index.get(device) {
+                        self.devices[i].agreed += 1;
+                    }
+                }
+                Event::Verdict(v) => {
+                    if let Some(holders) = self.holders.remove(&v.task) {
+                        for i in holders {
+                            self.devices[i].pending.remove(&v.task);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Submits a job and runs blocks until it finishes; returns its id and
@@ -472,12 +494,11 @@ pub fn run(config: &Config, attester: &dyn Attester) -> Result<Report> {
     report.honest_slashed = slashed.len() - report.liars_slashed;
     let ledger = net.ledger_mut();
     let root = ledger.state_root();
-    // Proofs cost O(verdicts) each: check up to 100, spread evenly.
-    let step = verdicts.len().div_ceil(100).max(1);
-    for i in (0..verdicts.len()).step_by(step) {
-        let proof = ledger
-            .prove_verdict(&verdicts, i)
-            .context("building a verdict proof")?;
+    let indices: Vec<usize> = (0..verdicts.len()).collect();
+    let proofs = ledger
+        .prove_verdicts(&verdicts, &indices)
+        .context("building verdict proofs")?;
+    for (i, proof) in proofs.iter().enumerate() {
         if !proof.verify(&root) {
             bail!("verdict proof {i} does not verify against the state root");
         }

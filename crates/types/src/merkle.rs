@@ -89,27 +89,62 @@ impl Decode for Proof {
 }
 
 /// Builds the proof for leaf `index`, or `None` if it is out of range.
+/// To prove many leaves of one tree, build a [`Tree`] once.
 #[must_use]
 pub fn prove(leaves: &[Hash], index: usize) -> Option<Proof> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut siblings = Vec::new();
-    let mut level: Vec<Hash> = leaves.to_vec();
-    let mut pos = index;
-    while level.len() > 1 {
-        let sibling = pos ^ 1;
-        if sibling < level.len() {
-            siblings.push(level[sibling]);
+    Tree::new(leaves).prove(index)
+}
+
+/// A whole tree, every level kept, for many proofs from one build.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    /// Levels from the leaves (first) to the root (last).
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    /// Builds every level over `leaves`.
+    #[must_use]
+    pub fn new(leaves: &[Hash]) -> Self {
+        let mut levels = vec![leaves.to_vec()];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let next = levels.last().map(|l| parent_level(l)).unwrap_or_default();
+            levels.push(next);
         }
-        level = parent_level(&level);
-        pos /= 2;
+        Self { levels }
     }
-    Some(Proof {
-        index: index as u64,
-        size: leaves.len() as u64,
-        siblings,
-    })
+
+    /// The root (the empty root for no leaves).
+    #[must_use]
+    pub fn root(&self) -> Hash {
+        self.levels
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or_else(empty_root)
+    }
+
+    /// The proof for leaf `index`, in O(log n).
+    #[must_use]
+    pub fn prove(&self, index: usize) -> Option<Proof> {
+        let size = self.levels.first()?.len();
+        if index >= size {
+            return None;
+        }
+        let mut siblings = Vec::new();
+        let mut pos = index;
+        for level in &self.levels[..self.levels.len() - 1] {
+            if let Some(s) = level.get(pos ^ 1) {
+                siblings.push(*s);
+            }
+            pos /= 2;
+        }
+        Some(Proof {
+            index: index as u64,
+            size: size as u64,
+            siblings,
+        })
+    }
 }
 
 /// Checks that `leaf` is at `proof.index` of the tree with root `root`.
@@ -246,6 +281,9 @@ mod tests {
             let Some(proof) = prove(&l, i) else {
                 return Err(TestCaseError::fail("no proof for an index in range"));
             };
+            let tree = Tree::new(&l);
+            prop_assert_eq!(tree.root(), r);
+            prop_assert_eq!(tree.prove(i), Some(proof.clone()));
             prop_assert!(verify(&r, &l[i], &proof));
             prop_assert!(!verify(&r, &leaf_hash(b"other"), &proof));
             if n > 1 {
