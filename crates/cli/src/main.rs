@@ -155,7 +155,9 @@ fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
             );
         }
     }
+    let started = std::time::Instant::now();
     let r = network::run(&config, &attester)?;
+    let elapsed = started.elapsed();
     if args.json {
         println!(
             "{{\"blocks\":{},\"accepted\":{},\"failed\":{},\"wrong_accepted\":{},\"replicas_per_task\":{:.4},\"liars\":{},\"liars_slashed\":{},\"honest_slashed\":{},\"paid\":{},\"refund\":{},\"proofs_checked\":{},\"state_root\":\"{}\"}}",
@@ -186,11 +188,24 @@ fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
             "  proofs verified     {} against state root {}",
             r.proofs_checked, r.state_root
         );
+        println!(
+            "  time                {:.2} s, peak memory {}",
+            elapsed.as_secs_f64(),
+            peak_memory().unwrap_or_else(|| "unknown".into())
+        );
     }
     if dev && r.wrong_accepted > 0 {
         bail!("{} wrong results were accepted", r.wrong_accepted);
     }
     Ok(())
+}
+
+/// Peak resident memory of this process (Linux), for the scale figures.
+fn peak_memory() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(format!("{} MiB", kib / 1024))
 }
 
 fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
