@@ -1,6 +1,7 @@
 //! Settling verified results: blocks of batched commits, then reveals, with
-//! every signature checked, on a chain of 2,000 devices. Reports results
-//! settled per second, next to the cost of only verifying the same blocks'
+//! every signature checked, on a chain of 2,000 devices, under replication 3
+//! and under adaptive replication. Reports tasks settled (verified results)
+//! per second, next to the cost of only verifying the same blocks'
 //! signatures (the baseline measured in the same run).
 //!
 //! Run: `cargo bench -p verigrid-ledger --bench settle`
@@ -47,6 +48,7 @@ struct Node {
     parent: Hash,
     keys: BTreeMap<DeviceId, (SecretKey, u64)>,
     owners: Vec<(SecretKey, u64)>,
+    committed: BTreeMap<TaskId, Vec<DeviceId>>,
 }
 
 impl Node {
@@ -125,14 +127,16 @@ fn assigned(events: &[Event]) -> Vec<(TaskId, DeviceId)> {
 
 /// A chain whose devices have built enough record to hold many tasks, and
 /// whose last block assigned a full round of work.
-fn setup() -> (Node, Vec<(TaskId, DeviceId)>) {
+fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
     let governor = SecretKey::from_label("governor");
     let consumer = SecretKey::from_label("consumer");
     let mut params = Params::new(governor.account());
     params.base_fee = Amount(1);
     params.commit_blocks = 50;
     params.reveal_blocks = 50;
-    params.solo_min_successes = u32::MAX;
+    if !adaptive {
+        params.solo_min_successes = u32::MAX;
+    }
     let owners: Vec<SecretKey> = (0..DEVICES)
         .map(|i| SecretKey::from_label(&format!("o{i}")))
         .collect();
@@ -152,6 +156,7 @@ fn setup() -> (Node, Vec<(TaskId, DeviceId)>) {
         parent: Hash::ZERO,
         keys: BTreeMap::new(),
         owners: owners.into_iter().map(|o| (o, 0)).collect(),
+        committed: BTreeMap::new(),
     };
     node.apply(vec![]);
     let anchor = node.ledger.recent_block(Height(0)).unwrap();
@@ -205,7 +210,11 @@ fn setup() -> (Node, Vec<(TaskId, DeviceId)>) {
             count: 10_000_000,
         },
         limits: Limits::default(),
-        verification: Verification::replicated(3),
+        verification: if adaptive {
+            Verification::adaptive(100_000)
+        } else {
+            Verification::replicated(3)
+        },
         requirements: Requirements::default(),
         reward: Amount(1),
         deadline: Height(1_000_000),
@@ -219,23 +228,48 @@ fn setup() -> (Node, Vec<(TaskId, DeviceId)>) {
     }
     .sign(CHAIN, &consumer);
     let mut work = assigned(&node.apply(vec![submit]));
-    // Warm up: every round of agreeing results earns each device a slot.
-    for _ in 0..20 {
+    // Warm up: every round of agreeing results earns each device a slot
+    // (and, past 20, the record to run alone under adaptive replication).
+    for _ in 0..25 {
         let commits = node.commits(&work);
-        node.apply(commits);
-        let reveals = node.reveals(&work);
+        let opened = revealable(&node.apply(commits), &mut node.committed, &work);
+        let reveals = node.reveals(&opened);
         work = assigned(&node.apply(reveals));
     }
     (node, work)
 }
 
-fn settle(c: &mut Criterion) {
-    let (mut node, work) = setup();
+/// Replicas whose reveal the block opened, given what was committed so far.
+fn revealable(
+    events: &[Event],
+    committed: &mut BTreeMap<TaskId, Vec<DeviceId>>,
+    just_committed: &[(TaskId, DeviceId)],
+) -> Vec<(TaskId, DeviceId)> {
+    for (task, device) in just_committed {
+        committed.entry(*task).or_default().push(*device);
+    }
+    let mut out = Vec::new();
+    for e in events {
+        if let Event::RevealOpen { task } = e
+            && let Some(devices) = committed.remove(task)
+        {
+            out.extend(devices.into_iter().map(|d| (*task, d)));
+        }
+    }
+    out
+}
+
+/// Measures one round (a block of commits, then a block of reveals that
+/// settles what they opened) for a job under `adaptive` or replication 3.
+fn round(c: &mut Criterion, name: &str, adaptive: bool) {
+    let (mut node, work) = setup(adaptive);
     let commit_txs = node.commits(&work);
     let commit_block = node.input(commit_txs);
     let mut scratch = node.ledger.clone();
     let out = scratch.apply_block(&commit_block, &Trusting).unwrap();
-    let reveal_txs = node.reveals(&work);
+    let mut committed = node.committed.clone();
+    let opened = revealable(&out.events, &mut committed, &work);
+    let reveal_txs = node.reveals(&opened);
     let reveal_block = BlockInput {
         height: commit_block.height.plus(1),
         time: Timestamp(commit_block.time.0 + 1000),
@@ -250,19 +284,18 @@ fn settle(c: &mut Criterion) {
         .events
         .iter()
         .filter(|e| matches!(e, Event::Verdict(_)))
-        .count();
-    let results = work.len() as u64;
+        .count() as u64;
     println!(
-        "round: {} replicas ({} tasks settled) in {} commit + {} reveal transactions",
-        results,
-        settled,
+        "{name}: {} replicas committed, {} revealed, {settled} tasks settled, in {} + {} transactions",
+        work.len(),
+        opened.len(),
         commit_block.txs.len(),
         reveal_block.txs.len()
     );
 
-    let mut group = c.benchmark_group("settle");
+    let mut group = c.benchmark_group(name);
     group.sample_size(10);
-    group.throughput(Throughput::Elements(results));
+    group.throughput(Throughput::Elements(settled));
     group.bench_function("commit_and_reveal_blocks", |b| {
         b.iter_batched(
             || node.ledger.clone(),
@@ -301,6 +334,11 @@ fn settle(c: &mut Criterion) {
         });
     });
     group.finish();
+}
+
+fn settle(c: &mut Criterion) {
+    round(c, "settle_replicated_3", false);
+    round(c, "settle_adaptive", true);
 }
 
 criterion_group!(benches, settle);
