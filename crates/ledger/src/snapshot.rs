@@ -20,21 +20,24 @@ fn encode_map<K: Ord + Encode, V: Encode>(map: &StateMap<K, V>, out: &mut Vec<u8
     }
 }
 
-fn decode_map<K: Ord + Encode + Decode, V: Encode + Decode>(
+fn decode_map<K: Ord + Clone + Encode + Decode, V: Encode + Decode>(
     r: &mut Reader<'_>,
 ) -> Result<StateMap<K, V>, DecodeError> {
     let len = r.len(1)?;
     let mut map = StateMap::default();
+    let mut last: Option<K> = None;
     for _ in 0..len {
         let k = K::decode_from(r)?;
         let v = V::decode_from(r)?;
+        // One encoding per state: keys strictly increasing.
+        if last.as_ref().is_some_and(|l| *l >= k) {
+            return Err(DecodeError::Invalid {
+                what: "snapshot",
+                why: "keys out of order",
+            });
+        }
+        last = Some(k.clone());
         map.insert(k, v);
-    }
-    if map.len() != len {
-        return Err(DecodeError::Invalid {
-            what: "snapshot",
-            why: "duplicate keys",
-        });
     }
     Ok(map)
 }
@@ -85,6 +88,12 @@ impl Ledger {
         let tasks: StateMap<TaskId, Task> = decode_map(&mut r)?;
         let recent: Vec<(Height, Hash)> = Vec::decode_from(&mut r)?;
         r.finish()?;
+        if recent.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(DecodeError::Invalid {
+                what: "snapshot",
+                why: "recent blocks out of order",
+            });
+        }
         let mut ledger = Self {
             chain_id,
             height,
