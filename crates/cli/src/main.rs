@@ -224,14 +224,16 @@ fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     let models = [
         (
             Adversary::Colluding,
+            "colluding",
             "Colluding liars (always lie, all agree on one wrong output)",
         ),
         (
             Adversary::Turncoat,
+            "turncoat",
             "Turncoats (honest for 25 results, then collude)",
         ),
     ];
-    for (adversary, title) in models {
+    for (adversary, label, title) in models {
         eprintln!("running {title} …");
         let rows = report::sweep(args.devices, args.tasks, args.seed, adversary)?;
         text.push_str(&report::markdown(
@@ -241,6 +243,14 @@ fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
             args.tasks,
             args.seed,
         ));
+        for chart in verigrid_sim::chart::write(&rows, path, label)? {
+            let name = chart
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            text.push_str(&format!("\n![{name}]({name})\n"));
+        }
         text.push('\n');
     }
     std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;

@@ -6,6 +6,7 @@
 //! payment and slash comes from `verigrid-ledger`.
 
 pub mod attestation;
+pub mod chart;
 pub mod network;
 pub mod report;
 
