@@ -156,7 +156,24 @@ fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         }
     }
     let started = std::time::Instant::now();
-    let r = network::run(&config, &attester)?;
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(u64::from(config.tasks))
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "  {spinner} block {msg:>6} [{bar:30}] {pos}/{len} tasks decided",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let r = network::run_with_progress(&config, &attester, &mut |p| {
+        bar.set_length(p.tasks);
+        bar.set_position(p.decided);
+        bar.set_message(p.height.to_string());
+    })?;
+    bar.finish_and_clear();
     let elapsed = started.elapsed();
     if args.json {
         println!(

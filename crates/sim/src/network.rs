@@ -399,6 +399,7 @@ impl<'a> Network<'a> {
         tasks: u32,
         policy: Policy,
         reward: u64,
+        progress: &mut dyn FnMut(Progress),
     ) -> Result<(JobId, Vec<Event>)> {
         let spec = JobSpec {
             kind: JobKind::Wasm,
@@ -426,11 +427,15 @@ impl<'a> Network<'a> {
         let mut events = self.block(vec![tx])?;
         let max_batch = self.ledger.params().max_batch as usize;
         for _ in 0..100_000 {
-            if self
-                .ledger
-                .job(&job)
-                .is_some_and(|j| j.status == JobStatus::Finished)
-            {
+            let Some(state) = self.ledger.job(&job) else {
+                bail!("the submitted job vanished");
+            };
+            progress(Progress {
+                decided: u64::from(state.accepted) + u64::from(state.failed),
+                tasks: u64::from(tasks),
+                height: self.ledger.height().0,
+            });
+            if state.status == JobStatus::Finished {
                 return Ok((job, events));
             }
             let txs: Vec<SignedTx> = self
@@ -455,11 +460,39 @@ impl<'a> Network<'a> {
 /// # Errors
 /// Any rejected transaction or failed proof.
 pub fn run(config: &Config, attester: &dyn Attester) -> Result<Report> {
+    run_with_progress(config, attester, &mut |_| {})
+}
+
+/// How far a job has come, reported after every block.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Tasks decided so far.
+    pub decided: u64,
+    /// Tasks in the job.
+    pub tasks: u64,
+    /// Current block height.
+    pub height: u64,
+}
+
+/// [`run`], reporting progress of the warm-up and measured jobs.
+///
+/// # Errors
+/// Any rejected transaction or failed proof.
+pub fn run_with_progress(
+    config: &Config,
+    attester: &dyn Attester,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report> {
     let mut net = Network::start(config, attester)?;
     if config.warmup_tasks > 0 {
-        net.run_job(config.warmup_tasks, Policy::Replicated(3), config.reward)?;
+        net.run_job(
+            config.warmup_tasks,
+            Policy::Replicated(3),
+            config.reward,
+            progress,
+        )?;
     }
-    let (job, events) = net.run_job(config.tasks, config.policy, config.reward)?;
+    let (job, events) = net.run_job(config.tasks, config.policy, config.reward, progress)?;
     let mut report = Report::default();
     let liar_ids: BTreeSet<DeviceId> = net
         .devices
