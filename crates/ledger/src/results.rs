@@ -173,14 +173,9 @@ impl Ledger {
     /// can never wait forever for devices: go on if enough replicas
     /// committed, ask for replacements while the cap allows, else fail.
     fn after_commit_deadline(&mut self, id: TaskId) {
-        let Some(task) = self.tasks.get(&id) else {
+        let Some((task, rule, quorum)) = self.live_task(id) else {
             return;
         };
-        let Some(job) = self.jobs.get(&id.job) else {
-            return;
-        };
-        let rule = job.spec.verification;
-        let quorum = task.quorum(&rule);
         let committed = task
             .replicas
             .iter()
@@ -213,6 +208,16 @@ impl Ledger {
         } else {
             self.fail_task(id);
         }
+    }
+
+    /// A live task with its job's verification rule and the quorum it needs.
+    pub(crate) fn live_task(
+        &self,
+        id: TaskId,
+    ) -> Option<(&Task, verigrid_types::job::Verification, usize)> {
+        let task = self.tasks.get(&id)?;
+        let rule = self.jobs.get(&id.job)?.spec.verification;
+        Some((task, rule, task.quorum(&rule)))
     }
 
     /// Moves a task on once its replicas have acted: commits complete →

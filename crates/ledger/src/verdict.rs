@@ -18,14 +18,9 @@ struct Group {
 impl Ledger {
     /// Decides a task whose reveals are in (or whose reveal window closed).
     pub(crate) fn judge(&mut self, id: TaskId) {
-        let Some(task) = self.tasks.get(&id) else {
+        let Some((task, rule, quorum)) = self.live_task(id) else {
             return;
         };
-        let Some(job) = self.jobs.get(&id.job) else {
-            return;
-        };
-        let rule = job.spec.verification;
-        let quorum = task.quorum(&rule);
         // A device caught lying since it was assigned (its stake slashed
         // below the minimum) no longer has a vote.
         let min_stake = self.params.min_device_stake;

@@ -52,27 +52,18 @@ fn rejected_transactions_change_nothing() {
             amount: Amount(1 << 40),
         },
     );
-    let bad_nonce = Tx {
-        signer: Signer::Account(alice.account()),
-        nonce: 7,
-        fee: Amount(1),
-        call: Call::Withdraw,
-    }
-    .sign(CHAIN, &alice);
-    let bad_sig = Tx {
-        signer: Signer::Account(alice.account()),
-        nonce: 0,
-        fee: Amount(1),
-        call: Call::Withdraw,
-    }
-    .sign(CHAIN, &bob);
-    let low_fee = Tx {
-        signer: Signer::Account(alice.account()),
-        nonce: 0,
-        fee: Amount(0),
-        call: Call::Withdraw,
-    }
-    .sign(CHAIN, &alice);
+    let withdraw = |nonce: u64, fee: u64, key: &verigrid_types::SecretKey| {
+        Tx {
+            signer: Signer::Account(alice.account()),
+            nonce,
+            fee: Amount(fee),
+            call: Call::Withdraw,
+        }
+        .sign(CHAIN, key)
+    };
+    let bad_nonce = withdraw(7, 1, &alice);
+    let bad_sig = withdraw(0, 1, &bob);
+    let low_fee = withdraw(0, 0, &alice);
     let out = chain.block(vec![too_much, bad_nonce, bad_sig, low_fee]);
     assert!(matches!(
         out.results[0],
