@@ -47,7 +47,8 @@ pub struct Evidence {
     /// How to read `parts`.
     pub format: EvidenceFormat,
     /// Android: the chain's certificates (DER), leaf first. Apple: the
-    /// attestation object, then the client data hash input.
+    /// attestation object, then the key id (the challenge is the client
+    /// data).
     pub parts: Vec<Bytes>,
 }
 codec_struct!(Evidence { format, parts });

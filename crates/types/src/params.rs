@@ -16,8 +16,14 @@ pub struct AttestationPolicy {
     pub trust_roots: Vec<Bytes>,
     /// Revoked certificate serials (big-endian bytes, no leading zeros).
     pub revoked_serials: Vec<Bytes>,
-    /// Allowed agent app signing digests; empty allows any.
+    /// Allowed SHA-256 digests of the agent app's signing certificate
+    /// (Android); empty allows any.
     pub agent_digests: Vec<Hash>,
+    /// Allowed agent apps: Android package names and Apple app ids
+    /// (`TEAMID.bundle`), UTF-8; empty allows any.
+    pub agent_apps: Vec<Bytes>,
+    /// Accept Apple App Attest keys from the development environment.
+    pub allow_apple_development: bool,
     /// Lowest key security level a device may register with.
     pub min_security: SecurityLevel,
     /// Oldest OS patch level accepted, in months before the block time.
@@ -29,6 +35,8 @@ codec_struct!(AttestationPolicy {
     trust_roots,
     revoked_serials,
     agent_digests,
+    agent_apps,
+    allow_apple_development,
     min_security,
     max_patch_age_months,
     require_verified_boot,
@@ -138,6 +146,8 @@ impl Params {
                 trust_roots: Vec::new(),
                 revoked_serials: Vec::new(),
                 agent_digests: Vec::new(),
+                agent_apps: Vec::new(),
+                allow_apple_development: false,
                 min_security: SecurityLevel::TrustedEnvironment,
                 max_patch_age_months: 12,
                 require_verified_boot: true,
