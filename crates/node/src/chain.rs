@@ -1,0 +1,554 @@
+//! The chain as this validator sees it: the finalized ledger, plus the
+//! ledger state after every block it built or verified above it
+//! (docs/DESIGN.md §9).
+//!
+//! Pure and synchronous, like the ledger: the application actor feeds it
+//! blocks and the time, and it answers. Rules a block must follow, beyond
+//! what consensus checks:
+//! - its parent is the block consensus names, its height the parent's plus
+//!   one, its time not before the parent's;
+//! - its randomness is [`Block::next_randomness`] of the parent;
+//! - it holds at most [`BlockLimits::max_txs`] transactions and
+//!   [`BlockLimits::max_block_bytes`] bytes;
+//! - its `state_root` is the root the ledger reaches by applying it to its
+//!   parent's state. Invalid transactions inside a block are not a fault of
+//!   the block: the ledger records them as rejected and charges nothing.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+use verigrid_ledger::{BlockError, BlockOutcome, Event, Genesis, Ledger, TxError};
+use verigrid_types::codec::Encode;
+use verigrid_types::device::{
+    AttestationFailure, AttestationSummary, AttestationVerifier, Evidence, VerifyRequest,
+};
+use verigrid_types::{AccountId, Hash, Height, Timestamp};
+
+use crate::block::Block;
+use crate::mempool::Mempool;
+
+/// Bounds on what a block may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockLimits {
+    /// Most transactions in a block.
+    pub max_txs: usize,
+    /// Largest encoded block, in bytes.
+    pub max_block_bytes: usize,
+    /// How far past a validator's clock a block's time may be before the
+    /// validator waits (it never rejects for this: clocks drift).
+    pub max_clock_skew_ms: u64,
+}
+
+impl Default for BlockLimits {
+    fn default() -> Self {
+        Self {
+            max_txs: 5_000,
+            max_block_bytes: crate::block::DEFAULT_MAX_BLOCK_BYTES,
+            max_clock_skew_ms: 2_000,
+        }
+    }
+}
+
+/// A verifier for nodes that admit no devices (tests, and chains whose
+/// attestation roots are not configured yet): every attestation fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RefuseAttestations;
+
+impl AttestationVerifier for RefuseAttestations {
+    fn verify(
+        &self,
+        _evidence: &Evidence,
+        _request: &VerifyRequest<'_>,
+    ) -> Result<AttestationSummary, AttestationFailure> {
+        Err(AttestationFailure(
+            "this node has no attestation verifier configured".into(),
+        ))
+    }
+}
+
+/// Why the chain could not be set up or extended.
+#[derive(Debug, Error)]
+pub enum ChainError {
+    /// The genesis description is unusable.
+    #[error("invalid genesis: {0}")]
+    Genesis(TxError),
+    /// The ledger refused a block (height or time out of order).
+    #[error("ledger refused block: {0}")]
+    Ledger(#[from] BlockError),
+    /// No state is known for the parent of a block being built on.
+    #[error("no state for parent block {0}: it was never verified here")]
+    UnknownParent(Hash),
+    /// A finalized block does not follow the finalized tip.
+    #[error("finalized block {} does not follow the finalized tip {}", got_height.0, tip_height.0)]
+    Gap {
+        /// The finalized tip's height.
+        tip_height: Height,
+        /// The block's height.
+        got_height: Height,
+    },
+    /// A finalized block's state root differs from the one this node
+    /// computed: the validators disagree on the ledger rules (a bug or a
+    /// version mismatch), and this node must stop rather than diverge.
+    #[error("finalized block {} claims state root {claimed} but this node computes {computed}: ledger versions differ", height.0)]
+    StateRootMismatch {
+        /// The block's height.
+        height: Height,
+        /// Root in the block.
+        claimed: Hash,
+        /// Root computed here.
+        computed: Hash,
+    },
+}
+
+/// The answer to "is this block valid on its parent?".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid; its state is now known.
+    Valid,
+    /// Permanently invalid.
+    Invalid(Invalidity),
+    /// The parent's state is unknown: supply the parent first.
+    UnknownParent,
+    /// The block's time is ahead of this validator's clock by more than the
+    /// allowed skew: ask again at this time.
+    TooEarly(Timestamp),
+}
+
+/// Why a block is invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalidity {
+    /// Parent digest or height does not follow the parent.
+    Linkage,
+    /// Time before the parent's.
+    TimeBackwards,
+    /// Randomness is not derived from the parent.
+    Randomness,
+    /// Too many transactions or bytes.
+    TooLarge,
+    /// State root is not the one applying it gives.
+    StateRoot,
+    /// It would fork below the finalized tip.
+    BelowFinalized,
+}
+
+/// A block applied to the finalized ledger.
+#[derive(Clone, Debug)]
+pub struct Finalized {
+    /// The block's height.
+    pub height: Height,
+    /// The block's hash (its consensus digest).
+    pub hash: Hash,
+    /// The state root after it.
+    pub state_root: Hash,
+    /// Its time.
+    pub time: Timestamp,
+    /// Per transaction: applied, or why not.
+    pub results: Vec<Result<(), TxError>>,
+    /// Everything that happened, in order.
+    pub events: Vec<Event>,
+}
+
+#[derive(Clone, Debug)]
+struct Speculative {
+    height: Height,
+    time: Timestamp,
+    state: Ledger,
+    outcome: BlockOutcome,
+}
+
+/// Finalized ledger plus speculative states of unfinalized blocks.
+pub struct Chain {
+    ledger: Ledger,
+    tip: Hash,
+    tip_root: Hash,
+    tip_time: Timestamp,
+    speculative: HashMap<Hash, Speculative>,
+    verifier: Box<dyn AttestationVerifier + Send>,
+    limits: BlockLimits,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("height", &self.ledger.height())
+            .field("tip", &self.tip)
+            .field("speculative", &self.speculative.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chain {
+    /// The chain at genesis, and its genesis block.
+    ///
+    /// # Errors
+    /// [`ChainError::Genesis`] for an unusable genesis.
+    pub fn new(
+        genesis: &Genesis,
+        verifier: Box<dyn AttestationVerifier + Send>,
+        limits: BlockLimits,
+    ) -> Result<(Self, Block), ChainError> {
+        let mut ledger = Ledger::new(genesis).map_err(ChainError::Genesis)?;
+        let block = Block::genesis(genesis.time, ledger.state_root());
+        let chain = Self {
+            ledger,
+            tip: block.hash(),
+            tip_root: block.state_root,
+            tip_time: block.time,
+            speculative: HashMap::new(),
+            verifier,
+            limits,
+        };
+        Ok((chain, block))
+    }
+
+    /// The finalized ledger.
+    #[must_use]
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Hash of the finalized tip.
+    #[must_use]
+    pub fn tip(&self) -> Hash {
+        self.tip
+    }
+
+    /// State root of the finalized ledger.
+    #[must_use]
+    pub fn tip_root(&self) -> Hash {
+        self.tip_root
+    }
+
+    /// Height of the finalized tip.
+    #[must_use]
+    pub fn height(&self) -> Height {
+        self.ledger.height()
+    }
+
+    /// Time of the finalized tip.
+    #[must_use]
+    pub fn time(&self) -> Timestamp {
+        self.tip_time
+    }
+
+    /// Limits blocks must respect.
+    #[must_use]
+    pub fn limits(&self) -> BlockLimits {
+        self.limits
+    }
+
+    /// The ledger state after block `hash`, if known.
+    #[must_use]
+    pub fn state_after(&self, hash: &Hash) -> Option<&Ledger> {
+        if *hash == self.tip {
+            Some(&self.ledger)
+        } else {
+            self.speculative.get(hash).map(|s| &s.state)
+        }
+    }
+
+    fn time_after(&self, hash: &Hash) -> Option<Timestamp> {
+        if *hash == self.tip {
+            Some(self.tip_time)
+        } else {
+            self.speculative.get(hash).map(|s| s.time)
+        }
+    }
+
+    /// Builds a block on `parent` (whose state must be known) with
+    /// transactions from `mempool`, at `now` or the parent's time if later.
+    ///
+    /// # Errors
+    /// [`ChainError::UnknownParent`] if the parent's state is unknown.
+    pub fn build(
+        &mut self,
+        parent: &Block,
+        now: Timestamp,
+        proposer: AccountId,
+        mempool: &Mempool,
+    ) -> Result<Block, ChainError> {
+        let parent_hash = parent.hash();
+        let state = self
+            .state_after(&parent_hash)
+            .ok_or(ChainError::UnknownParent(parent_hash))?;
+        let mut scratch = state.clone();
+        let mut block = Block {
+            height: parent.height.plus(1),
+            parent: parent_hash,
+            time: now.max(parent.time),
+            randomness: Block::next_randomness(parent_hash),
+            proposer,
+            state_root: Hash::ZERO,
+            txs: Vec::new(),
+        };
+        let header = block.encode().len();
+        block.txs = mempool.select(
+            &scratch,
+            self.limits.max_txs,
+            self.limits.max_block_bytes.saturating_sub(header),
+        );
+        let outcome = scratch.apply_block(&block.input(), self.verifier.as_ref())?;
+        block.state_root = outcome.state_root;
+        self.remember(&block, scratch, outcome);
+        Ok(block)
+    }
+
+    /// Checks `block` against `parent` and, if valid, remembers its state.
+    /// `now` is this validator's clock.
+    pub fn verify(&mut self, parent: &Block, block: &Block, now: Timestamp) -> Verdict {
+        let parent_hash = parent.hash();
+        if block.parent != parent_hash || block.height != parent.height.plus(1) {
+            return Verdict::Invalid(Invalidity::Linkage);
+        }
+        self.verify_child(block, now)
+    }
+
+    /// Checks a block whose parent's state is known (by its `parent` hash).
+    pub fn verify_child(&mut self, block: &Block, now: Timestamp) -> Verdict {
+        let hash = block.hash();
+        if self.state_after(&hash).is_some() {
+            return Verdict::Valid;
+        }
+        if block.height <= self.ledger.height() {
+            return Verdict::Invalid(Invalidity::BelowFinalized);
+        }
+        let (Some(state), Some(parent_time)) = (
+            self.state_after(&block.parent),
+            self.time_after(&block.parent),
+        ) else {
+            return Verdict::UnknownParent;
+        };
+        if block.height != state.height().plus(1) {
+            return Verdict::Invalid(Invalidity::Linkage);
+        }
+        if block.time < parent_time {
+            return Verdict::Invalid(Invalidity::TimeBackwards);
+        }
+        if block.randomness != Block::next_randomness(block.parent) {
+            return Verdict::Invalid(Invalidity::Randomness);
+        }
+        if block.txs.len() > self.limits.max_txs
+            || block.encode().len() > self.limits.max_block_bytes
+        {
+            return Verdict::Invalid(Invalidity::TooLarge);
+        }
+        let horizon = now.0.saturating_add(self.limits.max_clock_skew_ms);
+        if block.time.0 > horizon {
+            return Verdict::TooEarly(Timestamp(block.time.0 - self.limits.max_clock_skew_ms));
+        }
+        let mut scratch = state.clone();
+        let Ok(outcome) = scratch.apply_block(&block.input(), self.verifier.as_ref()) else {
+            return Verdict::Invalid(Invalidity::Linkage);
+        };
+        if outcome.state_root != block.state_root {
+            return Verdict::Invalid(Invalidity::StateRoot);
+        }
+        self.remember(block, scratch, outcome);
+        Verdict::Valid
+    }
+
+    fn remember(&mut self, block: &Block, state: Ledger, outcome: BlockOutcome) {
+        self.speculative.insert(
+            block.hash(),
+            Speculative {
+                height: block.height,
+                time: block.time,
+                state,
+                outcome,
+            },
+        );
+    }
+
+    /// Applies the next finalized block to the ledger. A block at or below
+    /// the finalized height (a redelivery) returns `Ok(None)`.
+    ///
+    /// # Errors
+    /// [`ChainError::Gap`] if it does not follow the tip;
+    /// [`ChainError::StateRootMismatch`] if its root is not the one this
+    /// node computes (the ledger is then unchanged).
+    pub fn finalize(&mut self, block: &Block) -> Result<Option<Finalized>, ChainError> {
+        if block.height <= self.ledger.height() {
+            return Ok(None);
+        }
+        if block.height != self.ledger.height().plus(1) || block.parent != self.tip {
+            return Err(ChainError::Gap {
+                tip_height: self.ledger.height(),
+                got_height: block.height,
+            });
+        }
+        let hash = block.hash();
+        let (state, outcome) = match self.speculative.remove(&hash) {
+            Some(s) => (s.state, s.outcome),
+            None => {
+                let mut scratch = self.ledger.clone();
+                let outcome = scratch.apply_block(&block.input(), self.verifier.as_ref())?;
+                (scratch, outcome)
+            }
+        };
+        if outcome.state_root != block.state_root {
+            return Err(ChainError::StateRootMismatch {
+                height: block.height,
+                claimed: block.state_root,
+                computed: outcome.state_root,
+            });
+        }
+        self.ledger = state;
+        self.tip = hash;
+        self.tip_root = block.state_root;
+        self.tip_time = block.time;
+        let height = block.height;
+        self.speculative.retain(|_, s| s.height > height);
+        Ok(Some(Finalized {
+            height,
+            hash,
+            state_root: outcome.state_root,
+            time: block.time,
+            results: outcome.results,
+            events: outcome.events,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mempool::MempoolConfig;
+    use verigrid_types::params::Params;
+    use verigrid_types::tx::{Call, Signer, Tx};
+    use verigrid_types::{Amount, SecretKey};
+
+    const CHAIN: &str = "chain-test";
+
+    fn setup() -> (Chain, Block, SecretKey) {
+        let alice = SecretKey::from_label("alice");
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            params: Params::new(AccountId([9; 32])),
+            accounts: vec![(alice.account(), Amount(1_000_000))],
+            time: Timestamp(1_000),
+        };
+        let (chain, block) = Chain::new(
+            &genesis,
+            Box::new(RefuseAttestations),
+            BlockLimits::default(),
+        )
+        .unwrap();
+        (chain, block, alice)
+    }
+
+    fn pool_with_transfer(chain: &Chain, alice: &SecretKey) -> Mempool {
+        let mut pool = Mempool::new(MempoolConfig::default());
+        let tx = Tx {
+            signer: Signer::Account(alice.account()),
+            nonce: 0,
+            fee: Amount(100),
+            call: Call::Transfer {
+                to: AccountId([7; 32]),
+                amount: Amount(500),
+            },
+        }
+        .sign(CHAIN, alice);
+        pool.insert(tx, chain.ledger()).unwrap();
+        pool
+    }
+
+    #[test]
+    fn a_built_block_verifies_elsewhere_and_finalizes_to_the_same_root() {
+        let (mut proposer, genesis, alice) = setup();
+        let (mut other, _, _) = setup();
+        let pool = pool_with_transfer(&proposer, &alice);
+        let block = proposer
+            .build(&genesis, Timestamp(2_000), alice.account(), &pool)
+            .unwrap();
+        assert_eq!(block.txs.len(), 1);
+        assert_eq!(
+            other.verify(&genesis, &block, Timestamp(2_000)),
+            Verdict::Valid
+        );
+        let a = proposer.finalize(&block).unwrap().unwrap();
+        let b = other.finalize(&block).unwrap().unwrap();
+        assert_eq!(a.state_root, b.state_root);
+        assert_eq!(a.results, vec![Ok(())]);
+        let to = other.ledger().account(&AccountId([7; 32])).unwrap();
+        assert_eq!(to.balance, Amount(500));
+        // Redelivery is harmless.
+        assert!(other.finalize(&block).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_wrong_state_root_is_invalid() {
+        let (mut proposer, genesis, alice) = setup();
+        let (mut other, _, _) = setup();
+        let pool = pool_with_transfer(&proposer, &alice);
+        let mut block = proposer
+            .build(&genesis, Timestamp(2_000), alice.account(), &pool)
+            .unwrap();
+        block.state_root = Hash([3; 32]);
+        assert_eq!(
+            other.verify(&genesis, &block, Timestamp(2_000)),
+            Verdict::Invalid(Invalidity::StateRoot)
+        );
+    }
+
+    #[test]
+    fn linkage_time_and_randomness_are_checked() {
+        let (mut proposer, genesis, alice) = setup();
+        let (mut other, _, _) = setup();
+        let pool = Mempool::new(MempoolConfig::default());
+        let block = proposer
+            .build(&genesis, Timestamp(2_000), alice.account(), &pool)
+            .unwrap();
+        let mut wrong = block.clone();
+        wrong.height = Height(2);
+        assert_eq!(
+            other.verify(&genesis, &wrong, Timestamp(2_000)),
+            Verdict::Invalid(Invalidity::Linkage)
+        );
+        let mut wrong = block.clone();
+        wrong.time = Timestamp(10);
+        assert_eq!(
+            other.verify(&genesis, &wrong, Timestamp(2_000)),
+            Verdict::Invalid(Invalidity::TimeBackwards)
+        );
+        let mut wrong = block.clone();
+        wrong.randomness = Hash([5; 32]);
+        assert_eq!(
+            other.verify(&genesis, &wrong, Timestamp(2_000)),
+            Verdict::Invalid(Invalidity::Randomness)
+        );
+        let late = proposer
+            .build(&genesis, Timestamp(5_000), alice.account(), &pool)
+            .unwrap();
+        assert_eq!(
+            other.verify(&genesis, &late, Timestamp(1_000)),
+            Verdict::TooEarly(Timestamp(3_000))
+        );
+    }
+
+    #[test]
+    fn a_child_of_an_unknown_parent_asks_for_it() {
+        let (mut proposer, genesis, alice) = setup();
+        let (mut other, _, _) = setup();
+        let pool = Mempool::new(MempoolConfig::default());
+        let one = proposer
+            .build(&genesis, Timestamp(2_000), alice.account(), &pool)
+            .unwrap();
+        let two = proposer
+            .build(&one, Timestamp(3_000), alice.account(), &pool)
+            .unwrap();
+        assert_eq!(
+            other.verify(&one, &two, Timestamp(3_000)),
+            Verdict::UnknownParent
+        );
+        assert_eq!(other.verify_child(&one, Timestamp(3_000)), Verdict::Valid);
+        assert_eq!(other.verify(&one, &two, Timestamp(3_000)), Verdict::Valid);
+        // Finalizing without having verified also works, and a gap is refused.
+        let (mut fresh, _, _) = setup();
+        assert!(matches!(fresh.finalize(&two), Err(ChainError::Gap { .. })));
+        fresh.finalize(&one).unwrap();
+        assert_eq!(
+            fresh.finalize(&two).unwrap().unwrap().state_root,
+            two.state_root
+        );
+    }
+}

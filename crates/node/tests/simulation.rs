@@ -1,0 +1,343 @@
+//! Deterministic simulation of a 4-validator network (docs/DESIGN.md §9,
+//! STYLE.md §9): commonware's deterministic runtime and simulated p2p
+//! network, with message loss, latency, jitter and a partition.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
+
+use std::time::Duration;
+
+use commonware_cryptography::Signer as _;
+use commonware_cryptography::ed25519::{PrivateKey, PublicKey};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
+use commonware_utils::{NZU32, NZUsize, probability};
+use verigrid_ledger::Genesis;
+use verigrid_node::{
+    BlockLimits, Config, MempoolConfig, Networks, Node, RefuseAttestations, Tasks, Timeouts,
+};
+use verigrid_types::params::Params;
+use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
+use verigrid_types::{AccountId, Amount, Hash, Height, SecretKey, Timestamp};
+
+const CHAIN: &str = "verigrid-sim";
+const VALIDATORS: u64 = 4;
+const USERS: usize = 3;
+const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+
+fn lossy() -> Link {
+    Link {
+        latency: Duration::from_millis(40),
+        jitter: Duration::from_millis(20),
+        success_rate: probability!(0.9),
+    }
+}
+
+fn validator_keys() -> Vec<PrivateKey> {
+    (0..VALIDATORS).map(PrivateKey::from_seed).collect()
+}
+
+fn user(i: usize) -> SecretKey {
+    SecretKey::from_label(&format!("user-{i}"))
+}
+
+fn recipient() -> AccountId {
+    AccountId([0xAB; 32])
+}
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN.into(),
+        params: Params::new(AccountId([0x60; 32])),
+        accounts: (0..USERS)
+            .map(|i| (user(i).account(), Amount(1_000_000)))
+            .collect(),
+        time: Timestamp(0),
+    }
+}
+
+fn transfer(from: &SecretKey, nonce: u64, amount: u64) -> SignedTx {
+    Tx {
+        signer: Signer::Account(from.account()),
+        nonce,
+        fee: Amount(100),
+        call: Call::Transfer {
+            to: recipient(),
+            amount: Amount(amount),
+        },
+    }
+    .sign(CHAIN, from)
+}
+
+async fn link_all(oracle: &Oracle<PublicKey, deterministic::Context>, keys: &[PublicKey]) {
+    for a in keys {
+        for b in keys {
+            if a != b {
+                oracle
+                    .add_link(a.clone(), b.clone(), lossy())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Cuts (or restores) every link to and from `who`.
+async fn isolate(
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    keys: &[PublicKey],
+    who: usize,
+) {
+    for (i, other) in keys.iter().enumerate() {
+        if i != who {
+            oracle
+                .remove_link(keys[who].clone(), other.clone())
+                .await
+                .unwrap();
+            oracle
+                .remove_link(other.clone(), keys[who].clone())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn reconnect(
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    keys: &[PublicKey],
+    who: usize,
+) {
+    for (i, other) in keys.iter().enumerate() {
+        if i != who {
+            oracle
+                .add_link(keys[who].clone(), other.clone(), lossy())
+                .await
+                .unwrap();
+            oracle
+                .add_link(other.clone(), keys[who].clone(), lossy())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn start_validator(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    signers: &[PrivateKey],
+    index: usize,
+) -> (Node, Tasks) {
+    let signer = signers[index].clone();
+    let me = signer.public_key();
+    let control = oracle.control(me.clone());
+    let mut channels = Vec::new();
+    for channel in 0..5 {
+        channels.push(control.register(channel, QUOTA).await.unwrap());
+    }
+    let mut channels = channels.into_iter();
+    let mut next = || channels.next().unwrap();
+    let networks = Networks {
+        votes: next(),
+        certificates: next(),
+        resolver: next(),
+        backfill: next(),
+        broadcast: next(),
+        peers: oracle.manager(),
+        blocker: control.clone(),
+    };
+    let config = Config {
+        genesis: genesis(),
+        signer,
+        validators: signers.iter().map(PrivateKey::public_key).collect(),
+        verifier: Box::new(RefuseAttestations),
+        mempool: MempoolConfig::default(),
+        limits: BlockLimits::default(),
+        timeouts: Timeouts::default(),
+        partition_prefix: format!("validator-{index}"),
+        mailbox_size: NZUsize!(1024),
+    };
+    verigrid_node::start(context.child("validator"), config, networks)
+        .await
+        .unwrap()
+}
+
+async fn network(
+    context: &deterministic::Context,
+    keys: &[PublicKey],
+) -> Oracle<PublicKey, deterministic::Context> {
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: 8 * 1024 * 1024,
+            max_peers_per_set: NZUsize!(keys.len()),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        keys.to_vec(),
+    )
+    .await;
+    network.start();
+    oracle
+}
+
+/// Waits (in simulated time) until every node in `nodes` has finalized
+/// `height`; panics after `limit`.
+async fn await_height(
+    context: &deterministic::Context,
+    nodes: &[&Node],
+    height: u64,
+    limit: Duration,
+) {
+    let start = context.current();
+    loop {
+        let mut lowest = u64::MAX;
+        for node in nodes {
+            lowest = lowest.min(node.status().await.unwrap().height.0);
+        }
+        if lowest >= height {
+            return;
+        }
+        let waited = context.current().duration_since(start).unwrap_or_default();
+        assert!(
+            waited < limit,
+            "stuck below height {height} (lowest {lowest}) after {waited:?}"
+        );
+        context.sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Finalized (height, digest, state root) of `node` from 1 to `to`.
+async fn history(node: &Node, to: u64) -> Vec<(u64, Hash, Hash)> {
+    let mut out = Vec::new();
+    for h in 1..=to {
+        let block = node
+            .block(Height(h))
+            .await
+            .expect("finalized block is stored");
+        out.push((h, block.hash(), block.state_root));
+    }
+    out
+}
+
+/// Four validators under loss and delay; `USERS` users each send five
+/// transfers to every validator's mempool. Returns the finalized history
+/// every validator agrees on, and the recipient's final balance.
+fn finalize_transfers(seed: u64) -> (Vec<(u64, Hash, Hash)>, u64) {
+    let runner = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(120))),
+    );
+    runner.start(|context| async move {
+        let signers = validator_keys();
+        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..signers.len() {
+            nodes.push(start_validator(&context, &oracle, &signers, i).await);
+        }
+        for u in 0..USERS {
+            for nonce in 0..5 {
+                let tx = transfer(&user(u), nonce, 10 + nonce);
+                for (node, _) in &nodes {
+                    assert!(node.submit(tx.clone()).await.unwrap().is_ok());
+                }
+            }
+        }
+        let handles: Vec<&Node> = nodes.iter().map(|(n, _)| n).collect();
+        await_height(&context, &handles, 12, Duration::from_secs(60)).await;
+
+        let reference = history(handles[0], 12).await;
+        for node in &handles[1..] {
+            assert_eq!(history(node, 12).await, reference, "validators disagree");
+        }
+        let balance = handles[0]
+            .read(|chain| {
+                chain
+                    .ledger()
+                    .account(&recipient())
+                    .map_or(0, |a| a.balance.0)
+            })
+            .await
+            .unwrap();
+        (reference, balance)
+    })
+}
+
+#[test]
+fn four_validators_finalize_transfers_under_loss_and_delay() {
+    let (history, balance) = finalize_transfers(7);
+    assert_eq!(history.len(), 12);
+    // Every transfer landed: 3 users × (10+11+12+13+14).
+    assert_eq!(balance, 3 * 60);
+}
+
+#[test]
+fn same_seed_same_chain() {
+    assert_eq!(finalize_transfers(11), finalize_transfers(11));
+}
+
+#[test]
+fn a_partitioned_validator_catches_up_and_agrees() {
+    let runner = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(3)
+            .with_timeout(Some(Duration::from_secs(180))),
+    );
+    runner.start(|context| async move {
+        let signers = validator_keys();
+        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..signers.len() {
+            nodes.push(start_validator(&context, &oracle, &signers, i).await);
+        }
+        let all: Vec<&Node> = nodes.iter().map(|(n, _)| n).collect();
+        await_height(&context, &all, 3, Duration::from_secs(30)).await;
+
+        // Cut validator 3 off; the other three are a quorum and go on.
+        isolate(&oracle, &keys, 3).await;
+        let cut_at = all[3].status().await.unwrap().height.0;
+        for nonce in 0..3 {
+            let tx = transfer(&user(0), nonce, 1);
+            for node in &all[..3] {
+                assert!(node.submit(tx.clone()).await.unwrap().is_ok());
+            }
+        }
+        let live = &all[..3];
+        await_height(&context, live, cut_at + 10, Duration::from_secs(60)).await;
+        assert!(
+            all[3].status().await.unwrap().height.0 <= cut_at + 1,
+            "an isolated validator cannot finalize alone"
+        );
+
+        // Heal: it backfills what it missed and agrees block for block.
+        reconnect(&oracle, &keys, 3).await;
+        let target = all[0].status().await.unwrap().height.0 + 2;
+        await_height(&context, &all, target, Duration::from_secs(60)).await;
+        let reference = history(all[0], target).await;
+        for node in &all[1..] {
+            assert_eq!(
+                history(node, target).await,
+                reference,
+                "validators disagree"
+            );
+        }
+        let balance = all[3]
+            .read(|chain| {
+                chain
+                    .ledger()
+                    .account(&recipient())
+                    .map_or(0, |a| a.balance.0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(balance, 3);
+    });
+}
