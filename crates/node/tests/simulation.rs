@@ -14,7 +14,10 @@ use std::time::Duration;
 use commonware_cryptography::Signer as _;
 use commonware_cryptography::ed25519::{PrivateKey, PublicKey};
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{Clock as _, Quota, Runner as _, Supervisor as _, deterministic};
+use commonware_runtime::{
+    Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
+};
+use commonware_utils::channel::oneshot;
 use commonware_utils::{NZU32, NZUsize, probability};
 use verigrid_ledger::Genesis;
 use verigrid_node::{
@@ -163,6 +166,26 @@ async fn start_validator(
     verigrid_node::start(context.child("validator"), config, networks)
         .await
         .unwrap()
+}
+
+/// Starts validator `index` in its own supervised task, so aborting the
+/// returned handle crashes everything it runs (consensus, marshal, storage
+/// handles), as a killed process would.
+async fn spawn_validator(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    signers: &[PrivateKey],
+    index: usize,
+) -> (Node, Handle<()>) {
+    let (tx, rx) = oneshot::channel();
+    let oracle = oracle.clone();
+    let signers = signers.to_vec();
+    let handle = context.child("process").spawn(move |context| async move {
+        let (node, _tasks) = start_validator(&context, &oracle, &signers, index).await;
+        let _ = tx.send(node);
+        std::future::pending::<()>().await;
+    });
+    (rx.await.unwrap(), handle)
 }
 
 async fn network(
@@ -339,5 +362,150 @@ fn a_partitioned_validator_catches_up_and_agrees() {
             .await
             .unwrap();
         assert_eq!(balance, 3);
+    });
+}
+
+#[test]
+fn a_crashed_validator_recovers_its_ledger_from_disk_and_catches_up() {
+    let runner = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(5)
+            .with_timeout(Some(Duration::from_secs(180))),
+    );
+    runner.start(|context| async move {
+        let signers = validator_keys();
+        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys).await;
+        let mut nodes = Vec::new();
+        let mut processes = Vec::new();
+        for i in 0..signers.len() {
+            let (node, process) = spawn_validator(&context, &oracle, &signers, i).await;
+            nodes.push(node);
+            processes.push(process);
+        }
+        for nonce in 0..4 {
+            let tx = transfer(&user(1), nonce, 5);
+            for node in &nodes {
+                assert!(node.submit(tx.clone()).await.unwrap().is_ok());
+            }
+        }
+        let all: Vec<&Node> = nodes.iter().collect();
+        await_height(&context, &all, 6, Duration::from_secs(30)).await;
+
+        // Kill validator 2 mid-flight; the others go on without it.
+        let before = nodes[2].status().await.unwrap();
+        let victim = processes.remove(2);
+        victim.abort();
+        let _ = victim.await;
+        let live = [&nodes[0], &nodes[1], &nodes[3]];
+        await_height(
+            &context,
+            &live,
+            before.height.0 + 5,
+            Duration::from_secs(60),
+        )
+        .await;
+
+        // Restart it on the same storage: the ledger comes back from the
+        // stored finalized blocks before it talks to anyone.
+        let (restarted, _process) = spawn_validator(&context, &oracle, &signers, 2).await;
+        let recovered = restarted.status().await.unwrap();
+        assert!(recovered.height >= before.height, "lost finalized blocks");
+        let original = history(&nodes[0], recovered.height.0).await;
+        let last = original.last().unwrap();
+        assert_eq!((last.1, last.2), (recovered.tip, recovered.state_root));
+
+        // And it catches up with the others, agreeing block for block.
+        let target = nodes[0].status().await.unwrap().height.0 + 2;
+        let all = [&nodes[0], &nodes[1], &restarted, &nodes[3]];
+        await_height(&context, &all, target, Duration::from_secs(60)).await;
+        let reference = history(&nodes[0], target).await;
+        assert_eq!(history(&restarted, target).await, reference);
+        let balance = restarted
+            .read(|chain| {
+                chain
+                    .ledger()
+                    .account(&recipient())
+                    .map_or(0, |a| a.balance.0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(balance, 20);
+    });
+}
+
+#[test]
+fn the_whole_network_survives_a_crash_losing_unsynced_writes() {
+    // First life: run, then every process dies at once; the deterministic
+    // runtime drops every write that was not synced (kill -9).
+    let first = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(9)
+            .with_timeout(Some(Duration::from_secs(120))),
+    );
+    let (before, checkpoint) = first.start_and_recover(|context| async move {
+        let signers = validator_keys();
+        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..signers.len() {
+            nodes.push(start_validator(&context, &oracle, &signers, i).await.0);
+        }
+        for nonce in 0..3 {
+            let tx = transfer(&user(2), nonce, 7);
+            for node in &nodes {
+                assert!(node.submit(tx.clone()).await.unwrap().is_ok());
+            }
+        }
+        let all: Vec<&Node> = nodes.iter().collect();
+        await_height(&context, &all, 8, Duration::from_secs(60)).await;
+        let mut before = Vec::new();
+        for node in &nodes {
+            let status = node.status().await.unwrap();
+            before.push((status, history(node, status.height.0).await));
+        }
+        before
+    });
+
+    // Second life on the same disks: no finalized block is lost, ledgers
+    // come back with the same roots, and the chain goes on.
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let signers = validator_keys();
+        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..signers.len() {
+            nodes.push(start_validator(&context, &oracle, &signers, i).await.0);
+        }
+        for (node, (status, old)) in nodes.iter().zip(&before) {
+            let recovered = node.status().await.unwrap();
+            assert!(recovered.height >= status.height, "lost a finalized block");
+            let recomputed = node
+                .read(|chain| chain.ledger().clone().state_root())
+                .await
+                .unwrap();
+            assert_eq!(recomputed, recovered.state_root);
+            assert_eq!(history(node, status.height.0).await, *old);
+        }
+        let target = before.iter().map(|(s, _)| s.height.0).max().unwrap() + 5;
+        let all: Vec<&Node> = nodes.iter().collect();
+        await_height(&context, &all, target, Duration::from_secs(60)).await;
+        let reference = history(all[0], target).await;
+        for node in &all[1..] {
+            assert_eq!(history(node, target).await, reference);
+        }
+        let balance = all[0]
+            .read(|chain| {
+                chain
+                    .ledger()
+                    .account(&recipient())
+                    .map_or(0, |a| a.balance.0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(balance, 21);
     });
 }
