@@ -131,6 +131,16 @@ pub enum Invalidity {
     BelowFinalized,
 }
 
+/// A block this validator built.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The block.
+    pub block: Block,
+    /// Transactions left out because the ledger rejects them on the
+    /// parent's state, by id, with the reason.
+    pub rejected: Vec<(Hash, TxError)>,
+}
+
 /// A block applied to the finalized ledger.
 #[derive(Clone, Debug)]
 pub struct Finalized {
@@ -258,6 +268,10 @@ impl Chain {
     /// Builds a block on `parent` (whose state must be known) with
     /// transactions from `mempool`, at `now` or the parent's time if later.
     ///
+    /// Transactions the ledger rejects when the block is applied are left
+    /// out (a proposer only includes what applies, DESIGN §4) and returned
+    /// in [`Built::rejected`], so the mempool can drop them.
+    ///
     /// # Errors
     /// [`ChainError::UnknownParent`] if the parent's state is unknown.
     pub fn build(
@@ -266,12 +280,15 @@ impl Chain {
         now: Timestamp,
         proposer: AccountId,
         mempool: &Mempool,
-    ) -> Result<Block, ChainError> {
+    ) -> Result<Built, ChainError> {
+        /// Re-applications after leaving failures out; what still fails
+        /// after that (rare chains of dependent failures) stays in the
+        /// block, where the ledger rejects it harmlessly.
+        const PASSES: usize = 3;
         let parent_hash = parent.hash();
         let state = self
             .state_after(&parent_hash)
             .ok_or(ChainError::UnknownParent(parent_hash))?;
-        let mut scratch = state.clone();
         let mut block = Block {
             height: parent.height.plus(1),
             parent: parent_hash,
@@ -283,14 +300,31 @@ impl Chain {
         };
         let header = block.encode().len();
         block.txs = mempool.select(
-            &scratch,
+            state,
             self.limits.max_txs,
             self.limits.max_block_bytes.saturating_sub(header),
         );
-        let outcome = scratch.apply_block(&block.input(), self.verifier.as_ref())?;
+        let mut rejected = Vec::new();
+        let mut pass = 0;
+        let (scratch, outcome) = loop {
+            let mut scratch = state.clone();
+            let outcome = scratch.apply_block(&block.input(), self.verifier.as_ref())?;
+            if pass == PASSES || outcome.results.iter().all(Result::is_ok) {
+                break (scratch, outcome);
+            }
+            let txs = std::mem::take(&mut block.txs);
+            for (tx, result) in txs.into_iter().zip(&outcome.results) {
+                match result {
+                    Ok(()) => block.txs.push(tx),
+                    Err(e) if pass == 0 => rejected.push((tx.id(), e.clone())),
+                    Err(_) => {}
+                }
+            }
+            pass += 1;
+        };
         block.state_root = outcome.state_root;
         self.remember(&block, scratch, outcome);
-        Ok(block)
+        Ok(Built { block, rejected })
     }
 
     /// Checks `block` against `parent` and, if valid, remembers its state.
@@ -459,7 +493,8 @@ mod tests {
         let pool = pool_with_transfer(&proposer, &alice);
         let block = proposer
             .build(&genesis, Timestamp(2_000), alice.account(), &pool)
-            .unwrap();
+            .unwrap()
+            .block;
         assert_eq!(block.txs.len(), 1);
         assert_eq!(
             other.verify(&genesis, &block, Timestamp(2_000)),
@@ -476,13 +511,43 @@ mod tests {
     }
 
     #[test]
+    fn transactions_the_ledger_rejects_are_left_out_of_a_built_block() {
+        let (mut proposer, genesis, alice) = setup();
+        let mut pool = Mempool::new(MempoolConfig::default());
+        // Admitted (the fee is affordable) but the amount is not.
+        let broke = Tx {
+            signer: Signer::Account(alice.account()),
+            nonce: 0,
+            fee: Amount(100),
+            call: Call::Transfer {
+                to: AccountId([7; 32]),
+                amount: Amount(5_000_000),
+            },
+        }
+        .sign(CHAIN, &alice);
+        pool.insert(broke.clone(), proposer.ledger()).unwrap();
+        let built = proposer
+            .build(&genesis, Timestamp(2_000), alice.account(), &pool)
+            .unwrap();
+        assert!(built.block.txs.is_empty());
+        assert_eq!(built.rejected.len(), 1);
+        assert_eq!(built.rejected[0].0, broke.id());
+        let (mut other, _, _) = setup();
+        assert_eq!(
+            other.verify(&genesis, &built.block, Timestamp(2_000)),
+            Verdict::Valid
+        );
+    }
+
+    #[test]
     fn a_wrong_state_root_is_invalid() {
         let (mut proposer, genesis, alice) = setup();
         let (mut other, _, _) = setup();
         let pool = pool_with_transfer(&proposer, &alice);
         let mut block = proposer
             .build(&genesis, Timestamp(2_000), alice.account(), &pool)
-            .unwrap();
+            .unwrap()
+            .block;
         block.state_root = Hash([3; 32]);
         assert_eq!(
             other.verify(&genesis, &block, Timestamp(2_000)),
@@ -497,7 +562,8 @@ mod tests {
         let pool = Mempool::new(MempoolConfig::default());
         let block = proposer
             .build(&genesis, Timestamp(2_000), alice.account(), &pool)
-            .unwrap();
+            .unwrap()
+            .block;
         let mut wrong = block.clone();
         wrong.height = Height(2);
         assert_eq!(
@@ -518,7 +584,8 @@ mod tests {
         );
         let late = proposer
             .build(&genesis, Timestamp(5_000), alice.account(), &pool)
-            .unwrap();
+            .unwrap()
+            .block;
         assert_eq!(
             other.verify(&genesis, &late, Timestamp(1_000)),
             Verdict::TooEarly(Timestamp(3_000))
@@ -532,10 +599,12 @@ mod tests {
         let pool = Mempool::new(MempoolConfig::default());
         let one = proposer
             .build(&genesis, Timestamp(2_000), alice.account(), &pool)
-            .unwrap();
+            .unwrap()
+            .block;
         let two = proposer
             .build(&one, Timestamp(3_000), alice.account(), &pool)
-            .unwrap();
+            .unwrap()
+            .block;
         assert_eq!(
             other.verify(&one, &two, Timestamp(3_000)),
             Verdict::UnknownParent

@@ -30,7 +30,7 @@ pub mod mempool;
 pub mod node;
 
 pub use block::Block;
-pub use chain::{BlockLimits, Chain, ChainError, Finalized, RefuseAttestations};
+pub use chain::{BlockLimits, Built, Chain, ChainError, Finalized, RefuseAttestations};
 pub use engine::{Config, Networks, StartError, Tasks, Timeouts, start};
 pub use mempool::{Mempool, MempoolConfig, MempoolError};
 pub use node::{Node, Status};

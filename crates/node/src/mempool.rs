@@ -185,6 +185,21 @@ impl Mempool {
         Ok(id)
     }
 
+    /// Drops a pending transaction; returns whether it was there.
+    pub fn remove(&mut self, id: &Hash) -> bool {
+        let Some(p) = self.by_id.remove(id) else {
+            return false;
+        };
+        let signer = p.tx.tx.signer;
+        if let Some(nonces) = self.by_signer.get_mut(&signer) {
+            nonces.remove(&p.tx.tx.nonce);
+            if nonces.is_empty() {
+                self.by_signer.remove(&signer);
+            }
+        }
+        true
+    }
+
     /// Chooses transactions for a block built on `state`: per signer the
     /// contiguous nonces from its next nonce in `state`, signers interleaved
     /// by fee, within `max_txs` and `max_bytes`.
@@ -410,5 +425,9 @@ mod tests {
         pool.prune(&l);
         assert_eq!(pool.len(), 1);
         assert!(!pool.contains(&first.id()));
+        let second = transfer(&alice, 1, 1_000).id();
+        assert!(pool.remove(&second));
+        assert!(!pool.remove(&second));
+        assert!(pool.is_empty());
     }
 }

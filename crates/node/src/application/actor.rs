@@ -112,7 +112,13 @@ impl Actor {
                         match self.connect(parent, ancestors, now, ancestry.len()) {
                             Step::Done(true) => {
                                 match self.chain.build(parent, now, proposer, &self.mempool) {
-                                    Ok(block) => Step::Done(Some(block)),
+                                    Ok(built) => {
+                                        for (id, why) in &built.rejected {
+                                            debug!(%id, %why, "evicting a transaction the ledger rejects");
+                                            self.mempool.remove(id);
+                                        }
+                                        Step::Done(Some(built.block))
+                                    }
                                     Err(e) => {
                                         warn!(error = %e, "could not build a block");
                                         Step::Done(None)
