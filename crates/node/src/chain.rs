@@ -27,6 +27,9 @@ use verigrid_types::{AccountId, Hash, Height, Timestamp};
 use crate::block::Block;
 use crate::mempool::Mempool;
 
+/// Most speculative (unfinalized) ledger states kept at once.
+const MAX_SPECULATIVE: usize = 256;
+
 /// Bounds on what a block may hold.
 #[derive(Clone, Copy, Debug)]
 pub struct BlockLimits {
@@ -382,6 +385,20 @@ impl Chain {
     }
 
     fn remember(&mut self, block: &Block, state: Ledger, outcome: BlockOutcome) {
+        // Bounded: while finality stalls, every view's proposal could add a
+        // state. Forgetting one only costs recomputing it from its parent,
+        // so drop the oldest (lowest) first.
+        while self.speculative.len() >= MAX_SPECULATIVE {
+            let Some(oldest) = self
+                .speculative
+                .iter()
+                .min_by_key(|(hash, s)| (s.height, **hash))
+                .map(|(hash, _)| *hash)
+            else {
+                break;
+            };
+            self.speculative.remove(&oldest);
+        }
         self.speculative.insert(
             block.hash(),
             Speculative {
