@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use verigrid_sim::SimAttester;
 use verigrid_sim::network::{self, Adversary, Policy};
 use verigrid_sim::report;
+use verigrid_sim::{DevAttester, SimAttester};
 
 /// verigrid: verifiable compute on idle phones.
 #[derive(Parser, Debug)]
@@ -137,7 +137,17 @@ fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         bail!("--devices must be at least 3: replicas need devices of different owners");
     }
     let config = config(args);
-    let attester = SimAttester::new("dev/platform-ca");
+    // `verigrid dev` attests through the real Android verifier with a
+    // local development CA; simulations use the cheaper simulated platform.
+    let dev_attester;
+    let sim_attester;
+    let attester: &dyn verigrid_sim::Attester = if dev {
+        dev_attester = DevAttester::new(&[0xde; 32], network::GENESIS_TIME)?;
+        &dev_attester
+    } else {
+        sim_attester = SimAttester::new("sim/platform-ca");
+        &sim_attester
+    };
     if !args.json {
         let what = if dev { "dev network" } else { "simulation" };
         println!(
@@ -151,7 +161,7 @@ fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         );
         if dev {
             println!(
-                "  in-process validator and devices; attestation by a local CA trusted only here"
+                "  in-process validator and devices; Android-format attestation from a local dev CA,\n  checked by the real verifier (the dev root is trusted only on this chain)"
             );
         }
     }
@@ -168,7 +178,7 @@ fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let r = network::run_with_progress(&config, &attester, &mut |p| {
+    let r = network::run_with_progress(&config, attester, &mut |p| {
         bar.set_length(p.tasks);
         bar.set_position(p.decided);
         bar.set_message(p.height.to_string());

@@ -5,12 +5,14 @@
 //! verifiers live in the `attest` crate.
 
 use anyhow::Result;
+use verigrid_attest::dev::{DevCa, DevLeaf};
 use verigrid_types::codec::{Bytes, Decode, Encode};
 use verigrid_types::crypto::verify_ed25519;
 use verigrid_types::device::{
     AttestationFailure, AttestationSummary, AttestationVerifier, Evidence, EvidenceFormat,
     Platform, SecurityLevel, VerifyRequest,
 };
+use verigrid_types::ids::Timestamp;
 use verigrid_types::{DeviceKey, SecretKey, Signature};
 
 /// Produces evidence for a device key and challenge, and the verifier that
@@ -107,6 +109,51 @@ impl AttestationVerifier for SimAttester {
             ));
         }
         Ok(summary)
+    }
+}
+
+/// Development attestation: the `attest` crate's development CA issues
+/// Android-format chains and the real verifier checks them, so a dev
+/// network exercises the same code as phones. About 100 µs a device, so
+/// large simulations keep [`SimAttester`].
+pub struct DevAttester {
+    ca: DevCa,
+    verifier: verigrid_attest::Verifier,
+    now_secs: u64,
+}
+
+impl DevAttester {
+    /// A CA from `seed`; devices report the patch level of the month of
+    /// `now` (the chain's genesis time).
+    ///
+    /// # Errors
+    /// If the CA cannot be built.
+    pub fn new(seed: &[u8; 32], now: Timestamp) -> Result<Self> {
+        Ok(Self {
+            ca: DevCa::from_seed(seed)?,
+            verifier: verigrid_attest::Verifier::new(),
+            now_secs: now.as_secs(),
+        })
+    }
+}
+
+impl Attester for DevAttester {
+    fn attest(&self, key: &DeviceKey, challenge: &[u8]) -> Result<Evidence> {
+        let chain = self
+            .ca
+            .issue(&DevLeaf::healthy(*key, challenge, self.now_secs))?;
+        Ok(Evidence {
+            format: EvidenceFormat::AndroidKeyChain,
+            parts: chain.into_iter().map(Bytes).collect(),
+        })
+    }
+
+    fn verifier(&self) -> &dyn AttestationVerifier {
+        &self.verifier
+    }
+
+    fn trust_roots(&self) -> Vec<Bytes> {
+        vec![Bytes(self.ca.root_der().to_vec())]
     }
 }
 

@@ -10,5 +10,5 @@ pub mod chart;
 pub mod network;
 pub mod report;
 
-pub use attestation::{Attester, SimAttester};
+pub use attestation::{Attester, DevAttester, SimAttester};
 pub use network::{Adversary, Behaviour, Config, Policy, Report, run};

@@ -23,6 +23,9 @@ use crate::attestation::Attester;
 /// The chain id of in-process networks.
 pub const CHAIN_ID: &str = "verigrid-dev";
 
+/// The genesis block's time (2026-11-24T00:00:00Z); blocks follow every second.
+pub const GENESIS_TIME: Timestamp = Timestamp(1_795_478_400_000);
+
 /// How a simulated device behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Behaviour {
@@ -259,7 +262,7 @@ impl<'a> Network<'a> {
             chain_id: CHAIN_ID.into(),
             params,
             accounts,
-            time: Timestamp(1_795_478_400_000),
+            time: GENESIS_TIME,
         };
         let mut net = Self {
             ledger: Ledger::new(&genesis).map_err(|e| anyhow::anyhow!("genesis: {e}"))?,

@@ -79,3 +79,47 @@ fn forged_attestation_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_dev_network_attests_through_the_real_verifier() {
+    use verigrid_sim::DevAttester;
+    use verigrid_sim::network::GENESIS_TIME;
+    let attester = DevAttester::new(&[1; 32], GENESIS_TIME).unwrap();
+    let r = run(
+        &Config {
+            devices: 12,
+            tasks: 60,
+            ..config(Policy::Replicated(3), 1)
+        },
+        &attester,
+    )
+    .unwrap();
+    assert_eq!(r.wrong_accepted, 0);
+    assert_eq!(r.accepted, 60);
+
+    // Chains from another development CA are refused with the verifier's
+    // message.
+    let stranger = DevAttester::new(&[2; 32], GENESIS_TIME).unwrap();
+    struct Mixed<'a>(&'a DevAttester, &'a DevAttester);
+    impl verigrid_sim::Attester for Mixed<'_> {
+        fn attest(
+            &self,
+            key: &verigrid_types::DeviceKey,
+            c: &[u8],
+        ) -> anyhow::Result<verigrid_types::device::Evidence> {
+            self.1.attest(key, c)
+        }
+        fn verifier(&self) -> &dyn verigrid_types::device::AttestationVerifier {
+            self.0.verifier()
+        }
+        fn trust_roots(&self) -> Vec<verigrid_types::Bytes> {
+            self.0.trust_roots()
+        }
+    }
+    let err = run(
+        &config(Policy::Replicated(3), 1),
+        &Mixed(&attester, &stranger),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("trusted root"), "{err}");
+}
