@@ -148,6 +148,18 @@ pub struct VerifiedChain {
     pub serials: Vec<Vec<u8>>,
 }
 
+impl VerifiedChain {
+    /// The serials as the ledger records them.
+    #[must_use]
+    pub fn serial_bytes(&self) -> Vec<verigrid_types::codec::Bytes> {
+        self.serials
+            .iter()
+            .cloned()
+            .map(verigrid_types::codec::Bytes)
+            .collect()
+    }
+}
+
 /// Verifies `certs` (parsed, leaf first) against `store` at `now` (Unix
 /// seconds).
 ///

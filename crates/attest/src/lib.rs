@@ -141,13 +141,7 @@ impl Verifier {
                     device_locked: true,
                     patch_level: 0,
                     app_digests: vec![Hash(attestation.rp_id_hash)],
-                    serials: attestation
-                        .chain
-                        .serials
-                        .iter()
-                        .cloned()
-                        .map(Bytes)
-                        .collect(),
+                    serials: attestation.chain.serial_bytes(),
                 })
             }
         }
@@ -182,13 +176,7 @@ fn android_summary(attestation: &AndroidAttestation) -> Result<AttestationSummar
                     .collect()
             })
             .unwrap_or_default(),
-        serials: attestation
-            .chain
-            .serials
-            .iter()
-            .cloned()
-            .map(Bytes)
-            .collect(),
+        serials: attestation.chain.serial_bytes(),
     })
 }
 

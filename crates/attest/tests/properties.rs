@@ -114,7 +114,7 @@ proptest! {
     fn certificate_and_cbor_decoding_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
         let _ = cert::parse(&bytes, 0);
         let _ = cert::pem_chain(&bytes);
-        let _ = android::verify(&[bytes.clone()], &TrustStore::new(), NOW);
+        let _ = android::verify(std::slice::from_ref(&bytes), &TrustStore::new(), NOW);
         let _ = apple::verify(&bytes, &[0; 32], b"c", &TrustStore::new(), NOW);
     }
 }

@@ -2,7 +2,27 @@
 //! policy does against colluding liars.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use verigrid_sim::SimAttester;
+use verigrid_sim::{Attester, SimAttester};
+
+/// Trusts `.0`'s roots and verifier, but attests with `.1`: a device whose
+/// evidence comes from a CA the chain does not trust.
+struct Mixed<'a>(&'a dyn Attester, &'a dyn Attester);
+
+impl Attester for Mixed<'_> {
+    fn attest(
+        &self,
+        key: &verigrid_types::DeviceKey,
+        challenge: &[u8],
+    ) -> anyhow::Result<verigrid_types::device::Evidence> {
+        self.1.attest(key, challenge)
+    }
+    fn verifier(&self) -> &dyn verigrid_types::device::AttestationVerifier {
+        self.0.verifier()
+    }
+    fn trust_roots(&self) -> Vec<verigrid_types::Bytes> {
+        self.0.trust_roots()
+    }
+}
 use verigrid_sim::network::{Adversary, Config, Policy, run};
 
 fn config(policy: Policy, seed: u64) -> Config {
@@ -57,22 +77,6 @@ fn forged_attestation_is_refused() {
     let other = SimAttester::new("someone-else");
     // Devices attested by an untrusted CA cannot join: the network refuses
     // to start rather than run without them.
-    struct Mixed<'a>(&'a SimAttester, &'a SimAttester);
-    impl verigrid_sim::Attester for Mixed<'_> {
-        fn attest(
-            &self,
-            key: &verigrid_types::DeviceKey,
-            c: &[u8],
-        ) -> anyhow::Result<verigrid_types::device::Evidence> {
-            self.1.attest(key, c)
-        }
-        fn verifier(&self) -> &dyn verigrid_types::device::AttestationVerifier {
-            self.0
-        }
-        fn trust_roots(&self) -> Vec<verigrid_types::Bytes> {
-            self.0.trust_roots()
-        }
-    }
     let err = run(&config(Policy::Replicated(3), 1), &Mixed(&honest, &other)).unwrap_err();
     assert!(
         err.to_string().contains("not signed by a trusted root"),
@@ -100,22 +104,6 @@ fn a_dev_network_attests_through_the_real_verifier() {
     // Chains from another development CA are refused with the verifier's
     // message.
     let stranger = DevAttester::new(&[2; 32], GENESIS_TIME).unwrap();
-    struct Mixed<'a>(&'a DevAttester, &'a DevAttester);
-    impl verigrid_sim::Attester for Mixed<'_> {
-        fn attest(
-            &self,
-            key: &verigrid_types::DeviceKey,
-            c: &[u8],
-        ) -> anyhow::Result<verigrid_types::device::Evidence> {
-            self.1.attest(key, c)
-        }
-        fn verifier(&self) -> &dyn verigrid_types::device::AttestationVerifier {
-            self.0.verifier()
-        }
-        fn trust_roots(&self) -> Vec<verigrid_types::Bytes> {
-            self.0.trust_roots()
-        }
-    }
     let err = run(
         &config(Policy::Replicated(3), 1),
         &Mixed(&attester, &stranger),
