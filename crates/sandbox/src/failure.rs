@@ -32,7 +32,7 @@ pub enum Failure {
     StackOverflow,
     /// The module trapped (`unreachable`, a Rust panic, an out-of-bounds
     /// access, division by zero, ...).
-    #[error("the module trapped: {reason}; a Rust panic message, if any, is on the task's stderr")]
+    #[error("the module trapped: {reason}; its stderr (a Rust panic says why there): {stderr:?}")]
     Trap {
         /// What the trap was, e.g. "wasm `unreachable` instruction executed".
         reason: String,

@@ -284,3 +284,18 @@ fn compiled_modules_are_cached_by_hash() {
     run(&sandbox, &module, b"b", small_limits()).unwrap();
     assert_eq!(sandbox.cached_modules(), 1);
 }
+
+#[test]
+fn one_sandbox_runs_tasks_from_several_threads() {
+    let sandbox = Sandbox::new().unwrap();
+    let module = example("hash-chain");
+    let expected = hash_kernel::chain(b"t", 200);
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| run(&sandbox, &module, &hash_input(200, b"t"), small_limits())))
+            .collect();
+        for r in runs {
+            assert_eq!(r.join().unwrap().unwrap().output, expected);
+        }
+    });
+}
