@@ -16,9 +16,9 @@ fn verigrid(args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
-fn dev_runs_a_verified_job_end_to_end() {
-    let (ok, stdout, stderr) = verigrid(&["dev"]);
-    assert!(ok, "verigrid dev failed: {stderr}");
+fn demo_runs_a_verified_job_end_to_end() {
+    let (ok, stdout, stderr) = verigrid(&["demo"]);
+    assert!(ok, "verigrid demo failed: {stderr}");
     assert!(stdout.contains("accepted            200 / 200"), "{stdout}");
     assert!(stdout.contains("wrong accepted      0"), "{stdout}");
     assert!(stdout.contains("liars slashed       2 / 2"), "{stdout}");
@@ -54,7 +54,52 @@ fn bad_arguments_get_a_clear_error_and_a_failing_exit_code() {
         stderr.contains("--adversaries must be a fraction between 0 and 1"),
         "{stderr}"
     );
-    let (ok, _, stderr) = verigrid(&["dev", "--devices", "2"]);
+    let (ok, _, stderr) = verigrid(&["demo", "--devices", "2"]);
     assert!(!ok);
     assert!(stderr.contains("--devices must be at least 3"), "{stderr}");
+}
+
+#[test]
+fn dev_starts_a_real_validator_with_its_api_on_loopback_quickly() {
+    let dir = std::env::temp_dir().join(format!("verigrid-dev-test-{}", std::process::id()));
+    let data_dir = dir.to_str().unwrap();
+    let started = std::time::Instant::now();
+    let (ok, stdout, stderr) = verigrid(&[
+        "dev",
+        "--fresh",
+        "--data-dir",
+        data_dir,
+        "--api",
+        "127.0.0.1:0",
+        "--blocks",
+        "3",
+    ]);
+    assert!(ok, "verigrid dev failed: {stderr}");
+    assert!(stdout.contains("API http://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("finalized height"), "{stdout}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Again on the same data dir: the chain is recovered, not restarted.
+    let (ok, stdout, stderr) = verigrid(&[
+        "dev",
+        "--data-dir",
+        data_dir,
+        "--api",
+        "127.0.0.1:0",
+        "--exit-after-ready",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let height: u64 = stdout
+        .split("\"height\":")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(height >= 3, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

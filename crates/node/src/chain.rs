@@ -17,12 +17,13 @@
 use std::collections::HashMap;
 
 use thiserror::Error;
+use verigrid_ledger::VerdictProof;
 use verigrid_ledger::{BlockError, BlockOutcome, Event, Genesis, Ledger, TxError};
 use verigrid_types::codec::Encode;
 use verigrid_types::device::{
     AttestationFailure, AttestationSummary, AttestationVerifier, Evidence, VerifyRequest,
 };
-use verigrid_types::{AccountId, Hash, Height, Timestamp};
+use verigrid_types::{AccountId, Hash, Height, JobId, TaskId, Timestamp};
 
 use crate::block::Block;
 use crate::mempool::Mempool;
@@ -178,6 +179,11 @@ pub struct Chain {
     speculative: HashMap<Hash, Speculative>,
     verifier: Box<dyn AttestationVerifier + Send>,
     limits: BlockLimits,
+    /// Every finalized verdict of each job, in the order decided: the
+    /// leaves of the job's verdict tree, needed to prove one of them.
+    verdicts: HashMap<JobId, Vec<verigrid_ledger::Verdict>>,
+    /// Where each decided task's verdict sits in its job's list.
+    verdict_index: HashMap<TaskId, usize>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -210,6 +216,8 @@ impl Chain {
             speculative: HashMap::new(),
             verifier,
             limits,
+            verdicts: HashMap::new(),
+            verdict_index: HashMap::new(),
         };
         Ok((chain, block))
     }
@@ -248,6 +256,23 @@ impl Chain {
     #[must_use]
     pub fn limits(&self) -> BlockLimits {
         self.limits
+    }
+
+    /// The finalized verdict on `task`, if it was decided.
+    #[must_use]
+    pub fn verdict(&self, task: &TaskId) -> Option<&verigrid_ledger::Verdict> {
+        let index = *self.verdict_index.get(task)?;
+        self.verdicts.get(&task.job)?.get(index)
+    }
+
+    /// A proof of the verdict on `task` against the finalized state root
+    /// ([`Chain::tip_root`]), if it was decided and its job still exists.
+    /// Costs a copy of the ledger (its root caches need `&mut`).
+    #[must_use]
+    pub fn prove_verdict(&self, task: &TaskId) -> Option<VerdictProof> {
+        let index = *self.verdict_index.get(task)?;
+        let verdicts = self.verdicts.get(&task.job)?;
+        self.ledger.clone().prove_verdict(verdicts, index)
     }
 
     /// The ledger state after block `hash`, if known.
@@ -449,6 +474,13 @@ impl Chain {
         self.tip_time = block.time;
         let height = block.height;
         self.speculative.retain(|_, s| s.height > height);
+        for event in &outcome.events {
+            if let Event::Verdict(verdict) = event {
+                let list = self.verdicts.entry(verdict.task.job).or_default();
+                self.verdict_index.insert(verdict.task, list.len());
+                list.push(verdict.clone());
+            }
+        }
         Ok(Some(Finalized {
             height,
             hash,

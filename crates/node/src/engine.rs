@@ -71,6 +71,10 @@ pub struct Timeouts {
     pub retry: Duration,
     /// How long to wait for a peer when fetching missing data.
     pub fetch: Duration,
+    /// Least time between a block and its parent when this validator
+    /// proposes: paces an idle chain (zero proposes as fast as consensus
+    /// goes, which a one-validator network turns into a busy loop).
+    pub block_interval: Duration,
 }
 
 impl Default for Timeouts {
@@ -80,6 +84,7 @@ impl Default for Timeouts {
             certification: Duration::from_secs(2),
             retry: Duration::from_secs(5),
             fetch: Duration::from_secs(1),
+            block_interval: Duration::ZERO,
         }
     }
 }
@@ -315,7 +320,13 @@ where
             "recovered ledger from stored blocks"
         );
     }
-    let actor = Actor::new(chain, Mempool::new(config.mempool), messages, finalized);
+    let actor = Actor::new(
+        chain,
+        Mempool::new(config.mempool),
+        messages,
+        finalized,
+        config.timeouts.block_interval,
+    );
     let (marshal, marshal_mailbox, _floor): (
         MarshalFor<E>,
         MarshalMailbox<Scheme, Standard<Block>>,

@@ -4,7 +4,9 @@
 //! Owns: the block format, the mempool, the glue between commonware's
 //! simplex consensus + marshal and the ledger (propose, verify, apply
 //! finalized blocks in order), and the [`Node`] handle the API and CLI use.
-//! Must not know: ledger rules (they live in `verigrid-ledger`), HTTP, the
+//! It also serves the HTTP API over that handle (`api`) and sets up the
+//! authenticated p2p network (`p2p`).
+//! Must not know: ledger rules (they live in `verigrid-ledger`), the
 //! command line, or how attestation evidence is judged (a verifier is
 //! passed in). Networks and the runtime are passed in too, so tests run it
 //! on commonware's deterministic runtime and simulated network.
@@ -22,12 +24,14 @@
     )
 )]
 
+pub mod api;
 pub mod application;
 pub mod block;
 pub mod chain;
 pub mod engine;
 pub mod mempool;
 pub mod node;
+pub mod p2p;
 
 pub use block::Block;
 pub use chain::{BlockLimits, Built, Chain, ChainError, Finalized, RefuseAttestations};

@@ -99,6 +99,14 @@ impl Node {
         self.application.watch(capacity).await
     }
 
+    /// How many transactions wait in this validator's mempool.
+    ///
+    /// # Errors
+    /// [`Stopped`] if the node is shutting down.
+    pub async fn mempool_size(&self) -> Result<usize, Stopped> {
+        self.application.mempool_size().await
+    }
+
     /// The finalized block at `height`, if this validator stores it.
     pub async fn block(&self, height: Height) -> Option<Block> {
         self.marshal

@@ -23,6 +23,9 @@ pub(crate) struct Actor {
     finalized: mpsc::UnboundedReceiver<FinalizedBlock>,
     /// Where finalized-block summaries go (the node handle's subscribers).
     watchers: Vec<mpsc::Sender<Finalized>>,
+    /// Least time between a parent's and its child's timestamps when this
+    /// validator proposes (pacing; not a validity rule).
+    block_interval_ms: u64,
 }
 
 impl Actor {
@@ -31,6 +34,7 @@ impl Actor {
         mempool: Mempool,
         messages: mpsc::Receiver<Message>,
         finalized: mpsc::UnboundedReceiver<FinalizedBlock>,
+        block_interval: std::time::Duration,
     ) -> Self {
         Self {
             chain,
@@ -38,6 +42,7 @@ impl Actor {
             messages,
             finalized,
             watchers: Vec::new(),
+            block_interval_ms: u64::try_from(block_interval.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -108,6 +113,13 @@ impl Actor {
             } => {
                 let step = match ancestry.split_first() {
                     None => Step::Done(None),
+                    Some((parent, _))
+                        if now.0 < parent.time.0.saturating_add(self.block_interval_ms) =>
+                    {
+                        Step::WaitUntil(Timestamp(
+                            parent.time.0.saturating_add(self.block_interval_ms),
+                        ))
+                    }
                     Some((parent, ancestors)) => {
                         match self.connect(parent, ancestors, now, ancestry.len()) {
                             Step::Done(true) => {
@@ -149,6 +161,9 @@ impl Actor {
             }
             Message::Query(query) => query(&self.chain),
             Message::Watch(watcher) => self.watchers.push(watcher),
+            Message::MempoolSize(reply) => {
+                let _ = reply.send(self.mempool.len());
+            }
         }
     }
 

@@ -71,6 +71,8 @@ pub(crate) enum Message {
     Query(Query),
     /// Send a summary of every finalized block from now on.
     Watch(mpsc::Sender<Finalized>),
+    /// How many transactions wait in the mempool.
+    MempoolSize(oneshot::Sender<usize>),
 }
 
 /// A finalized block from marshal, with the acknowledgement marshal waits
@@ -153,6 +155,19 @@ impl Mailbox {
             .await
             .map_err(|_| Stopped)?;
         Ok(receiver)
+    }
+
+    /// How many transactions wait in the mempool.
+    ///
+    /// # Errors
+    /// [`Stopped`] if the actor is gone.
+    pub async fn mempool_size(&self) -> Result<usize, Stopped> {
+        let (reply, rx) = oneshot::channel();
+        self.sender
+            .send(Message::MempoolSize(reply))
+            .await
+            .map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
     }
 
     async fn propose_step(

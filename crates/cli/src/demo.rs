@@ -1,0 +1,248 @@
+//! The in-process demo (`verigrid demo`) and simulations (`verigrid sim`):
+//! devices attest, replicas commit then reveal, a quorum decides, liars are
+//! slashed — every rule decided by the real ledger, without consensus.
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use verigrid_sim::network::{self, Adversary, Policy};
+use verigrid_sim::report;
+use verigrid_sim::{DevAttester, SimAttester};
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Devices to start, each with its own owner account.
+    #[arg(long, default_value_t = 12)]
+    pub devices: usize,
+    /// Share of devices that fabricate outputs (0–1).
+    #[arg(long, default_value_t = 0.2)]
+    pub adversaries: f64,
+    /// How the liars behave.
+    #[arg(long, value_enum, default_value_t = AdversaryArg::Colluding)]
+    pub adversary: AdversaryArg,
+    /// Tasks in the measured job.
+    #[arg(long, default_value_t = 200)]
+    pub tasks: u32,
+    /// Verification policy.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Replicate3)]
+    pub policy: PolicyArg,
+    /// Reward per accepted result.
+    #[arg(long, default_value_t = 5)]
+    pub reward: u64,
+    /// Seed for block randomness (same seed, same numbers).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SimArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Write the verification report (every adversary share × policy) to
+    /// this Markdown file instead of running one configuration.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum AdversaryArg {
+    /// Liars agree on one wrong output.
+    Colluding,
+    /// Each liar returns its own random output.
+    Lazy,
+    /// Liars build a record honestly, then collude.
+    Turncoat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PolicyArg {
+    /// One replica, no verification (the baseline).
+    None,
+    /// Two replicas.
+    Replicate2,
+    /// Three replicas.
+    Replicate3,
+    /// Trusted devices alone, with 10 % spot checks.
+    Adaptive,
+}
+
+fn config(args: &RunArgs) -> network::Config {
+    network::Config {
+        devices: args.devices,
+        adversaries: args.adversaries,
+        adversary: match args.adversary {
+            AdversaryArg::Colluding => Adversary::Colluding,
+            AdversaryArg::Lazy => Adversary::Lazy,
+            AdversaryArg::Turncoat => Adversary::Turncoat,
+        },
+        tasks: args.tasks,
+        policy: match args.policy {
+            PolicyArg::None => Policy::None,
+            PolicyArg::Replicate2 => Policy::Replicated(2),
+            PolicyArg::Replicate3 => Policy::Replicated(3),
+            PolicyArg::Adaptive => Policy::Adaptive(100_000),
+        },
+        reward: args.reward,
+        seed: args.seed,
+        warmup_tasks: if matches!(args.policy, PolicyArg::Adaptive) {
+            args.tasks
+        } else {
+            0
+        },
+    }
+}
+
+pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
+    if args.devices < 3 {
+        bail!("--devices must be at least 3: replicas need devices of different owners");
+    }
+    let config = config(args);
+    // `verigrid dev` attests through the real Android verifier with a
+    // local development CA; simulations use the cheaper simulated platform.
+    let dev_attester;
+    let sim_attester;
+    let attester: &dyn verigrid_sim::Attester = if dev {
+        dev_attester = DevAttester::new(&[0xde; 32], network::GENESIS_TIME)?;
+        &dev_attester
+    } else {
+        sim_attester = SimAttester::new("sim/platform-ca");
+        &sim_attester
+    };
+    if !args.json {
+        let what = if dev { "demo" } else { "simulation" };
+        println!(
+            "verigrid {what}: chain {}, {} devices ({:.0} % lying, {:?}), {} tasks, {}",
+            network::CHAIN_ID,
+            config.devices,
+            config.adversaries * 100.0,
+            config.adversary,
+            config.tasks,
+            report::policy_name(config.policy),
+        );
+        if dev {
+            println!(
+                "  in-process validator and devices; Android-format attestation from a local dev CA,\n  checked by the real verifier (the dev root is trusted only on this chain)"
+            );
+        }
+    }
+    let started = std::time::Instant::now();
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(u64::from(config.tasks))
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "  {spinner} block {msg:>6} [{bar:30}] {pos}/{len} tasks decided",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let r = network::run_with_progress(&config, attester, &mut |p| {
+        bar.set_length(p.tasks);
+        bar.set_position(p.decided);
+        bar.set_message(p.height.to_string());
+    })?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    if args.json {
+        println!(
+            "{{\"blocks\":{},\"accepted\":{},\"failed\":{},\"wrong_accepted\":{},\"replicas_per_task\":{:.4},\"liars\":{},\"liars_slashed\":{},\"honest_slashed\":{},\"paid\":{},\"refund\":{},\"proofs_checked\":{},\"state_root\":\"{}\"}}",
+            r.blocks,
+            r.accepted,
+            r.failed,
+            r.wrong_accepted,
+            r.replicas_per_task,
+            r.liars,
+            r.liars_slashed,
+            r.honest_slashed,
+            r.paid,
+            r.refund,
+            r.proofs_checked,
+            r.state_root
+        );
+    } else {
+        println!("  blocks              {}", r.blocks);
+        println!("  accepted            {} / {}", r.accepted, config.tasks);
+        println!("  failed (refunded)   {}", r.failed);
+        println!("  wrong accepted      {}", r.wrong_accepted);
+        println!("  replicas per task   {:.2}", r.replicas_per_task);
+        println!("  liars slashed       {} / {}", r.liars_slashed, r.liars);
+        println!("  honest slashed      {}", r.honest_slashed);
+        println!("  paid to devices     {}", r.paid);
+        println!("  escrow refunded     {}", r.refund);
+        println!(
+            "  proofs verified     {} against state root {}",
+            r.proofs_checked, r.state_root
+        );
+        println!(
+            "  time                {:.2} s, peak memory {}",
+            elapsed.as_secs_f64(),
+            peak_memory().unwrap_or_else(|| "unknown".into())
+        );
+    }
+    if dev && r.wrong_accepted > 0 {
+        bail!("{} wrong results were accepted", r.wrong_accepted);
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process (Linux), for the scale figures.
+fn peak_memory() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(format!("{} MiB", kib / 1024))
+}
+
+pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
+    let command = format!(
+        "verigrid sim --devices {} --tasks {} --seed {} --report {}",
+        args.devices,
+        args.tasks,
+        args.seed,
+        path.display()
+    );
+    let mut text = format!(
+        "# Verification report\n\nGenerated by `{command}`. Every assignment, verdict, \
+         payment and slash is decided by the real `verigrid-ledger`; devices are simulated. \
+         \"wrong accepted\" counts accepted outputs that differ from the true one.\n\n"
+    );
+    let models = [
+        (
+            Adversary::Colluding,
+            "colluding",
+            "Colluding liars (always lie, all agree on one wrong output)",
+        ),
+        (
+            Adversary::Turncoat,
+            "turncoat",
+            "Turncoats (honest for 25 results, then collude)",
+        ),
+    ];
+    for (adversary, label, title) in models {
+        eprintln!("running {title} …");
+        let rows = report::sweep(args.devices, args.tasks, args.seed, adversary)?;
+        text.push_str(&report::markdown(
+            &rows,
+            title,
+            args.devices,
+            args.tasks,
+            args.seed,
+        ));
+        for chart in verigrid_sim::chart::write(&rows, path, label)? {
+            let name = chart
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            text.push_str(&format!("\n![{name}]({name})\n"));
+        }
+        text.push('\n');
+    }
+    std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+    print!("{text}");
+    Ok(())
+}

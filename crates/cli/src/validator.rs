@@ -1,0 +1,168 @@
+//! Running one validator process: commonware's tokio runtime, the
+//! authenticated p2p network, the node engine with storage under the data
+//! dir, and the HTTP API — until Ctrl-C/SIGTERM, or a block target.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use commonware_cryptography::Signer as _;
+use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
+use verigrid_node::api::{self, ApiConfig};
+use verigrid_node::p2p::{self, P2pConfig};
+use verigrid_node::{BlockLimits, Config, MempoolConfig, Timeouts};
+
+use crate::files::{Resolved, public_hex};
+
+/// How a validator process runs.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Stop once this many blocks past the starting height are finalized
+    /// (0: after the first; `None`: run until interrupted).
+    pub blocks: Option<u64>,
+    /// Print the ready line as JSON.
+    pub json: bool,
+    /// Label in the ready line.
+    pub label: String,
+    /// Stop right after printing the ready line.
+    pub exit_after_ready: bool,
+}
+
+const MAILBOX: NonZeroUsize = match NonZeroUsize::new(1024) {
+    Some(n) => n,
+    None => NonZeroUsize::MIN,
+};
+
+/// Pace of an idle chain: a block at most every this often per proposer.
+const BLOCK_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Runs the validator described by `resolved` until it is told to stop,
+/// then exits the process (0, or 1 after printing the error).
+pub fn run(resolved: Resolved, options: RunOptions) -> Result<()> {
+    let data_dir: PathBuf = resolved.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let config = cw_tokio::Config::new()
+        .with_worker_threads(2)
+        .with_catch_panics(false)
+        .with_storage_directory(data_dir.join("store"));
+    cw_tokio::Runner::new(config).start(|context| async move {
+        let result = serve(context.child("node"), resolved, options).await;
+        // Stop every task (consensus, storage). The runner would otherwise
+        // wait for them forever; whatever is unsynced is what a crash
+        // loses, which recovery handles.
+        let _ = context.stop(0, Some(Duration::from_secs(3))).await;
+        match result {
+            Ok(()) => std::process::exit(0),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::exit(1)
+            }
+        }
+    })
+}
+
+async fn serve(context: cw_tokio::Context, resolved: Resolved, options: RunOptions) -> Result<()> {
+    let started = Instant::now();
+    let chain_id = resolved.genesis.chain_id.clone();
+    let me = resolved.signer.public_key();
+    let (networks, _network_task) = p2p::start(
+        context.child("p2p"),
+        P2pConfig {
+            namespace: [chain_id.as_bytes(), b"_P2P"].concat(),
+            signer: resolved.signer.clone(),
+            listen: resolved.p2p,
+            peers: resolved.peers.clone(),
+            mailbox_size: MAILBOX,
+        },
+    )?;
+    let config = Config {
+        genesis: resolved.genesis,
+        signer: resolved.signer,
+        validators: resolved.validators,
+        verifier: Box::new(verigrid_attest::Verifier::new()),
+        mempool: MempoolConfig::default(),
+        limits: BlockLimits::default(),
+        timeouts: Timeouts {
+            block_interval: BLOCK_INTERVAL,
+            ..Timeouts::default()
+        },
+        partition_prefix: "verigrid".into(),
+        mailbox_size: MAILBOX,
+    };
+    let (node, tasks) = verigrid_node::start(context.child("validator"), config, networks)
+        .await
+        .context("starting the validator")?;
+    let api = api::start(
+        node.clone(),
+        ApiConfig::new(
+            resolved.api,
+            resolved.data_dir.join("blobs"),
+            chain_id.clone(),
+        ),
+    )
+    .await
+    .with_context(|| format!("binding the API on {}", resolved.api))?;
+    let status = node.status().await.map_err(|e| anyhow!("{e}"))?;
+    let ready_ms = started.elapsed().as_millis();
+    if options.json {
+        println!(
+            "{{\"ready\":true,\"api\":\"http://{}\",\"p2p\":\"{}\",\"validator\":\"{}\",\"height\":{},\"data_dir\":\"{}\",\"ready_ms\":{ready_ms}}}",
+            api.addr(),
+            resolved.p2p,
+            public_hex(&me),
+            status.height.0,
+            resolved.data_dir.display()
+        );
+    } else {
+        println!(
+            "{} ready in {ready_ms} ms: API http://{}  p2p {}  chain {chain_id} at height {}  data {}",
+            options.label,
+            api.addr(),
+            resolved.p2p,
+            status.height.0,
+            resolved.data_dir.display()
+        );
+    }
+    if options.exit_after_ready {
+        return Ok(());
+    }
+    let target = options
+        .blocks
+        .map(|n| status.height.0.saturating_add(n.max(1)));
+    let mut blocks = node.watch(1024).await.map_err(|e| anyhow!("{e}"))?;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    let mut application = tasks.application;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: stopping");
+                return Ok(());
+            }
+            _ = sigterm.recv() => return Ok(()),
+            done = &mut application => {
+                return match done {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => bail!("the ledger stopped: {e}"),
+                    Err(e) => bail!("the application task failed: {e:?}"),
+                };
+            }
+            block = blocks.recv() => {
+                match block {
+                    Some(block) => {
+                        if target.is_some_and(|t| block.height.0 >= t) {
+                            println!(
+                                "{} finalized height {} (state root {})",
+                                options.label, block.height.0, block.state_root
+                            );
+                            return Ok(());
+                        }
+                    }
+                    None => blocks = node.watch(1024).await.map_err(|e| anyhow!("{e}"))?,
+                }
+            }
+        }
+    }
+}
