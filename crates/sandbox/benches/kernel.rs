@@ -7,11 +7,11 @@
 //! Run: `cargo bench -p verigrid-sandbox --bench kernel` (add
 //! `--no-default-features` to skip building tract in release).
 //!
-//! Measured on the 2-core dev machine while other builds ran (load 4–6):
-//! 20,000 SHA-256 rounds native 8.4–11.6 ms, sandbox 16.3–18.1 ms, a
-//! ratio of 1.5x (criterion means) to 2.2x (fastest of 15, noisy); module
-//! compile 290–330 ms on a fresh sandbox; a cached word-count task
-//! 75–81 µs at best, 160–200 µs mean.
+//! Measured on the idle 2-core dev machine: 20,000 SHA-256 rounds native
+//! 6.22 ms, sandbox 8.17 ms (fastest of 15), a ratio of 1.31x; module
+//! compile 220 ms on a fresh sandbox; a cached word-count task 95 µs.
+//! While other builds ran (load 4–6) the ratio read 1.5–2.2x: measure on
+//! an idle machine.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
