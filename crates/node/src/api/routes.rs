@@ -159,16 +159,12 @@ pub(crate) async fn status(State(s): State<AppState>) -> Result<Json<Value>> {
     Ok(Json(views::status(&status, &s.chain_id, mempool)))
 }
 
-/// Reads one record from the finalized ledger; 404 if absent.
+/// Reads one record from the finalized chain; 404 if absent.
 async fn lookup<F>(s: &AppState, what: &str, id: &str, f: F) -> Result<Json<Value>>
 where
-    F: FnOnce(&verigrid_ledger::Ledger) -> Option<Value> + Send + 'static,
+    F: FnOnce(&crate::chain::Chain) -> Option<Value> + Send + 'static,
 {
-    let found = s
-        .node
-        .read(move |chain| f(chain.ledger()))
-        .await
-        .map_err(|_| ApiError::stopped())?;
+    let found = s.node.read(f).await.map_err(|_| ApiError::stopped())?;
     found.map(Json).ok_or_else(|| ApiError::not_found(what, id))
 }
 
@@ -178,8 +174,10 @@ pub(crate) async fn account(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let account = AccountId(*parse_hash("account id", &id)?.as_bytes());
-    lookup(&s, "account", &id, move |l| {
-        l.account(&account).map(|a| views::account(&account, a))
+    lookup(&s, "account", &id, move |c| {
+        c.ledger()
+            .account(&account)
+            .map(|a| views::account(&account, a))
     })
     .await
 }
@@ -190,8 +188,10 @@ pub(crate) async fn device(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let device = DeviceId(parse_hash("device id", &id)?);
-    lookup(&s, "device", &id, move |l| {
-        l.device(&device).map(|d| views::device(&device, d))
+    lookup(&s, "device", &id, move |c| {
+        c.ledger()
+            .device(&device)
+            .map(|d| views::device(&device, d))
     })
     .await
 }
@@ -199,8 +199,8 @@ pub(crate) async fn device(
 /// `GET /v1/jobs/{id}`.
 pub(crate) async fn job(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
     let job = JobId(parse_hash("job id", &id)?);
-    lookup(&s, "job", &id, move |l| {
-        l.job(&job).map(|j| views::job(&job, j))
+    lookup(&s, "job", &id, move |c| {
+        c.ledger().job(&job).map(|j| views::job(&job, j))
     })
     .await
 }
@@ -211,21 +211,15 @@ pub(crate) async fn task(
     Path((job, index)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     let task = parse_task(&job, &index)?;
-    let found = s
-        .node
-        .read(move |chain| {
-            if let Some(t) = chain.ledger().task(&task) {
-                return Some(views::task(&task, t));
-            }
-            chain
-                .verdict(&task)
-                .map(|v| json!({ "id": { "job": task.job.0.to_hex(), "index": task.index }, "decided": views::verdict(v) }))
-        })
-        .await
-        .map_err(|_| ApiError::stopped())?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("task", &format!("{job}/{index}")))
+    lookup(&s, "task", &format!("{job}/{index}"), move |chain| {
+        if let Some(t) = chain.ledger().task(&task) {
+            return Some(views::task(&task, t));
+        }
+        chain
+            .verdict(&task)
+            .map(|v| json!({ "id": { "job": task.job.0.to_hex(), "index": task.index }, "decided": views::verdict(v) }))
+    })
+    .await
 }
 
 /// `GET /v1/verdicts/{job}/{index}`: the verdict, its inclusion proof (hex
@@ -236,9 +230,11 @@ pub(crate) async fn verdict(
     Path((job, index)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
     let task = parse_task(&job, &index)?;
-    let found = s
-        .node
-        .read(move |chain| {
+    lookup(
+        &s,
+        "verdict for task",
+        &format!("{job}/{index}"),
+        move |chain| {
             let proof = chain.prove_verdict(&task)?;
             let root = chain.tip_root();
             Some(json!({
@@ -249,12 +245,9 @@ pub(crate) async fn verdict(
                 "proof": hex(&proof.encode()),
                 "proof_verifies": proof.verify(&root),
             }))
-        })
-        .await
-        .map_err(|_| ApiError::stopped())?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("verdict for task", &format!("{job}/{index}")))
+        },
+    )
+    .await
 }
 
 /// `GET /v1/blocks/{height}`.
