@@ -129,6 +129,7 @@ pub fn router(node: Node, config: &ApiConfig, metrics: Arc<Metrics>) -> Router {
             post(routes::submit_tx).layer(DefaultBodyLimit::max(tx_limit)),
         )
         .route("/v1/status", get(routes::status))
+        .route("/v1/params", get(routes::params))
         .route("/v1/accounts/{id}", get(routes::account))
         .route("/v1/devices/{id}", get(routes::device))
         .route("/v1/jobs/{id}", get(routes::job))

@@ -159,6 +159,29 @@ pub(crate) async fn status(State(s): State<AppState>) -> Result<Json<Value>> {
     Ok(Json(views::status(&status, &s.chain_id, mempool)))
 }
 
+/// `GET /v1/params`: the chain parameters at the finalized tip (fees,
+/// windows, attestation policy), as JSON for people and as canonical
+/// `Params` bytes in `encoded` for clients that compute fees and deadlines.
+pub(crate) async fn params(State(s): State<AppState>) -> Result<Json<Value>> {
+    let found = s
+        .node
+        .read(|c| {
+            let p = c.ledger().params();
+            json!({
+                "base_fee": p.base_fee.0,
+                "fee_per_byte": p.fee_per_byte.0,
+                "commit_blocks": p.commit_blocks,
+                "reveal_blocks": p.reveal_blocks,
+                "epoch_blocks": p.epoch_blocks,
+                "challenge_window": p.challenge_window,
+                "encoded": hex(&p.encode()),
+            })
+        })
+        .await
+        .map_err(|_| ApiError::stopped())?;
+    Ok(Json(found))
+}
+
 /// Reads one record from the finalized chain; 404 if absent.
 async fn lookup<F>(s: &AppState, what: &str, id: &str, f: F) -> Result<Json<Value>>
 where
