@@ -25,6 +25,7 @@ use verigrid_types::device::{
 };
 use verigrid_types::{AccountId, Hash, Height, JobId, TaskId, Timestamp};
 
+use crate::assignments::Assignments;
 use crate::block::Block;
 use crate::mempool::Mempool;
 
@@ -184,6 +185,8 @@ pub struct Chain {
     verdicts: HashMap<JobId, Vec<verigrid_ledger::Verdict>>,
     /// Where each decided task's verdict sits in its job's list.
     verdict_index: HashMap<TaskId, usize>,
+    /// Live task replicas by device, at the finalized tip.
+    assignments: Assignments,
 }
 
 impl std::fmt::Debug for Chain {
@@ -218,6 +221,7 @@ impl Chain {
             limits,
             verdicts: HashMap::new(),
             verdict_index: HashMap::new(),
+            assignments: Assignments::default(),
         };
         Ok((chain, block))
     }
@@ -256,6 +260,12 @@ impl Chain {
     #[must_use]
     pub fn limits(&self) -> BlockLimits {
         self.limits
+    }
+
+    /// Live task replicas by device, at the finalized tip.
+    #[must_use]
+    pub fn assignments(&self) -> &Assignments {
+        &self.assignments
     }
 
     /// The finalized verdict on `task`, if it was decided.
@@ -481,6 +491,7 @@ impl Chain {
                 list.push(verdict.clone());
             }
         }
+        self.assignments.apply(&outcome.events);
         Ok(Some(Finalized {
             height,
             hash,

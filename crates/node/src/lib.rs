@@ -26,6 +26,7 @@
 
 pub mod api;
 pub mod application;
+pub mod assignments;
 pub mod block;
 pub mod chain;
 pub mod engine;
@@ -33,6 +34,7 @@ pub mod mempool;
 pub mod node;
 pub mod p2p;
 
+pub use assignments::Assignments;
 pub use block::Block;
 pub use chain::{BlockLimits, Built, Chain, ChainError, Finalized, RefuseAttestations};
 pub use engine::{Config, Networks, StartError, Tasks, Timeouts, start};

@@ -22,11 +22,15 @@ use verigrid_ledger::Genesis;
 use verigrid_node::api::{self, ApiConfig};
 use verigrid_node::p2p::{self, P2pConfig};
 use verigrid_node::{BlockLimits, Config, MempoolConfig, Node, RefuseAttestations, Timeouts};
-use verigrid_types::codec::Encode as _;
+use verigrid_types::codec::{Bytes, Encode as _};
+use verigrid_types::device::{
+    AttestationVerifier, Capabilities, Evidence, EvidenceFormat, registration_challenge,
+};
 use verigrid_types::hash::hex;
+use verigrid_types::job::{Inputs, JobKind, JobSpec, Limits, Requirements, Verification};
 use verigrid_types::params::Params;
-use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
-use verigrid_types::{AccountId, Amount, SecretKey, Timestamp};
+use verigrid_types::tx::{Call, Commit, Reveal, SignedTx, Signer, Tx, commitment};
+use verigrid_types::{AccountId, Amount, Height, JobId, SecretKey, Timestamp, blob_hash};
 
 const CHAIN: &str = "verigrid-api-test";
 
@@ -69,9 +73,44 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The test genesis: funded `api-user-N` accounts, no attestation roots.
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN.into(),
+        params: Params::new(AccountId([0x60; 32])),
+        accounts: (0..4)
+            .map(|i| (user(i).account(), Amount(1_000_000_000)))
+            .collect(),
+        time: Timestamp(now_ms()),
+    }
+}
+
 /// Runs `test` against a fresh one-validator node and its API.
 fn with_node<F, Fut>(name: &str, mempool: MempoolConfig, block_interval: Duration, test: F)
 where
+    F: FnOnce(Node, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    with_chain(
+        name,
+        genesis(),
+        Box::new(RefuseAttestations),
+        mempool,
+        block_interval,
+        test,
+    );
+}
+
+/// Runs `test` against a fresh one-validator node on `genesis`, judging
+/// attestations with `verifier`.
+fn with_chain<F, Fut>(
+    name: &str,
+    genesis: Genesis,
+    verifier: Box<dyn AttestationVerifier + Send>,
+    mempool: MempoolConfig,
+    block_interval: Duration,
+    test: F,
+) where
     F: FnOnce(Node, String) -> Fut,
     Fut: Future<Output = ()>,
 {
@@ -95,17 +134,10 @@ where
         )
         .unwrap();
         let config = Config {
-            genesis: Genesis {
-                chain_id: CHAIN.into(),
-                params: Params::new(AccountId([0x60; 32])),
-                accounts: (0..4)
-                    .map(|i| (user(i).account(), Amount(1_000_000_000)))
-                    .collect(),
-                time: Timestamp(now_ms()),
-            },
+            genesis,
             validators: vec![signer.public_key()],
             signer,
-            verifier: Box::new(RefuseAttestations),
+            verifier,
             mempool,
             limits: BlockLimits::default(),
             timeouts: Timeouts {
@@ -422,6 +454,213 @@ fn malformed_and_refused_input_gets_a_json_error_and_the_node_keeps_serving() {
             )
             .await;
             assert_eq!(s, 200);
+        },
+    );
+}
+
+/// Polls `GET path` until `done` holds for the JSON body.
+async fn poll(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let (status, body) = json(client.get(url).send().await.unwrap()).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} never reached the expected state");
+}
+
+async fn post_tx(client: &reqwest::Client, base: &str, tx: &SignedTx) {
+    let r = client
+        .post(format!("{base}/v1/txs"))
+        .header("content-type", "application/octet-stream")
+        .body(tx.encode())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(r).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[test]
+fn a_device_reads_its_live_tasks_and_they_leave_the_list_when_decided() {
+    let ca = verigrid_attest::dev::DevCa::from_seed(&[0xde; 32]).unwrap();
+    let mut genesis = genesis();
+    genesis.params.attestation.trust_roots = vec![Bytes(ca.root_der().to_vec())];
+    // Long windows: the tasks stay live while the test looks at them.
+    genesis.params.commit_blocks = 200;
+    genesis.params.reveal_blocks = 200;
+    let genesis_secs = genesis.time.as_secs();
+    with_chain(
+        "device-tasks",
+        genesis,
+        Box::new(verigrid_attest::Verifier::new()),
+        MempoolConfig::default(),
+        Duration::from_millis(50),
+        |node, base| async move {
+            let client = reqwest::Client::new();
+            let owner = user(0);
+            let consumer = user(1);
+            let key = SecretKey::from_label("api-device");
+            let device = key.device_key().device_id();
+            let tasks_url = format!("{base}/v1/devices/{}/tasks", device.0.to_hex());
+
+            // Unknown device, bad id.
+            let (s, b) = json(client.get(&tasks_url).send().await.unwrap()).await;
+            assert_error(s, &b, 404);
+            let (s, b) = json(
+                client
+                    .get(format!("{base}/v1/devices/xyz/tasks"))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_error(s, &b, 400);
+
+            // Register the device with dev-CA evidence anchored at the tip.
+            let (anchor, anchor_hash) = node.read(|c| (c.height(), c.tip())).await.unwrap();
+            let challenge =
+                registration_challenge(CHAIN, &owner.account(), &key.device_key(), &anchor_hash);
+            let chain = ca
+                .issue(&verigrid_attest::dev::DevLeaf::healthy(
+                    key.device_key(),
+                    &challenge.0,
+                    genesis_secs,
+                ))
+                .unwrap();
+            let register = Tx {
+                signer: Signer::Account(owner.account()),
+                nonce: 0,
+                fee: Amount(1_000),
+                call: Call::RegisterDevice {
+                    evidence: Evidence {
+                        format: EvidenceFormat::AndroidKeyChain,
+                        parts: chain.into_iter().map(Bytes).collect(),
+                    },
+                    key: key.device_key(),
+                    capabilities: Capabilities {
+                        slots: 8,
+                        ..Capabilities::default()
+                    },
+                    pool: None,
+                    anchor: Height(anchor.0),
+                    stake: Amount(10_000),
+                },
+            }
+            .sign(CHAIN, &owner);
+            post_tx(&client, &base, &register).await;
+            let body = poll(&client, &tasks_url, |_| true).await;
+            assert_eq!(body["tasks"].as_array().unwrap().len(), 0, "{body}");
+
+            // A job of two single-replica tasks. A fresh device holds one
+            // task at a time (it earns a slot per agreeing result), so it
+            // gets task 0 now and task 1 once task 0 is decided.
+            let spec = JobSpec {
+                kind: JobKind::Wasm,
+                program: blob_hash(b"api-test/kernel"),
+                inputs: Inputs::Indexed {
+                    blob: blob_hash(b"api-test/input"),
+                    count: 2,
+                },
+                limits: Limits::default(),
+                verification: Verification {
+                    replicas: 1,
+                    quorum: 1,
+                    max_replicas: 1,
+                    ..Verification::replicated(1)
+                },
+                requirements: Requirements::default(),
+                reward: Amount(10),
+                deadline: Height(1_000_000),
+            };
+            let escrow = spec.max_cost().unwrap();
+            let job = JobId::derive(&consumer.account(), 0);
+            let submit = Tx {
+                signer: Signer::Account(consumer.account()),
+                nonce: 0,
+                fee: Amount(1_000),
+                call: Call::SubmitJob { spec, escrow },
+            }
+            .sign(CHAIN, &consumer);
+            post_tx(&client, &base, &submit).await;
+            let body = poll(&client, &tasks_url, |b| {
+                !b["tasks"].as_array().unwrap().is_empty()
+            })
+            .await;
+            assert_eq!(body["tasks"].as_array().unwrap().len(), 1, "{body}");
+            let t = &body["tasks"][0];
+            assert_eq!(t["task"]["job"], job.0.to_hex(), "{body}");
+            assert_eq!(t["task"]["index"], 0, "{body}");
+            assert_eq!(t["phase"], "commit", "{body}");
+            assert_eq!(t["solo"], false, "{body}");
+            assert_eq!(t["committed"], false, "{body}");
+            assert_eq!(t["revealed"], false, "{body}");
+            assert!(t["deadline"].as_u64().unwrap() > body["height"].as_u64().unwrap());
+            assert!(t["encoded"].as_str().is_some_and(|e| !e.is_empty()));
+
+            // Commit task 0: reveals open for it.
+            let task0 = verigrid_types::TaskId { job, index: 0 };
+            let output = blob_hash(b"output 0");
+            let salt = [7u8; 32];
+            let device_tx = |nonce: u64, call: Call| {
+                Tx {
+                    signer: Signer::Device(device),
+                    nonce,
+                    fee: Amount(1_000),
+                    call,
+                }
+                .sign(CHAIN, &key)
+            };
+            post_tx(
+                &client,
+                &base,
+                &device_tx(
+                    0,
+                    Call::CommitResults {
+                        commits: vec![Commit {
+                            task: task0,
+                            commitment: commitment(&output, &salt, &device),
+                        }],
+                    },
+                ),
+            )
+            .await;
+            let body = poll(&client, &tasks_url, |b| b["tasks"][0]["committed"] == true).await;
+            assert_eq!(body["tasks"][0]["phase"], "reveal", "{body}");
+            assert_eq!(body["tasks"][0]["revealed"], false, "{body}");
+
+            // Reveal it: decided, so it leaves the list, and task 1 takes
+            // its place.
+            post_tx(
+                &client,
+                &base,
+                &device_tx(
+                    1,
+                    Call::RevealResults {
+                        reveals: vec![Reveal {
+                            task: task0,
+                            output_hash: output,
+                            salt,
+                            output: None,
+                        }],
+                    },
+                ),
+            )
+            .await;
+            let body = poll(&client, &tasks_url, |b| b["tasks"][0]["task"]["index"] == 1).await;
+            assert_eq!(body["tasks"].as_array().unwrap().len(), 1, "{body}");
+            assert_eq!(body["tasks"][0]["committed"], false, "{body}");
+            let (s, v) = json(
+                client
+                    .get(format!("{base}/v1/verdicts/{}/0", job.0.to_hex()))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(s, 200, "{v}");
+            assert_eq!(v["verdict"]["outcome"]["accepted"], output.to_hex());
         },
     );
 }

@@ -7,6 +7,7 @@
 //! | `POST /v1/txs` | a canonical `SignedTx`: hex text, or raw bytes with `Content-Type: application/octet-stream` → `202 {"id"}` |
 //! | `GET /v1/status` | height, finalized tip, state root, mempool size |
 //! | `GET /v1/accounts/{id}`, `/v1/devices/{id}`, `/v1/jobs/{id}`, `/v1/tasks/{job}/{index}` | finalized records |
+//! | `GET /v1/devices/{id}/tasks` | the device's live task replicas (phase, deadline, committed/revealed), for agents recovering after a restart |
 //! | `GET /v1/verdicts/{job}/{index}` | a verdict and its inclusion proof against the finalized state root |
 //! | `GET /v1/blocks/{height}` | a finalized block |
 //! | `PUT /v1/blobs`, `GET /v1/blobs/{hash}` | content-addressed blobs |
@@ -132,6 +133,7 @@ pub fn router(node: Node, config: &ApiConfig, metrics: Arc<Metrics>) -> Router {
         .route("/v1/params", get(routes::params))
         .route("/v1/accounts/{id}", get(routes::account))
         .route("/v1/devices/{id}", get(routes::device))
+        .route("/v1/devices/{id}/tasks", get(routes::device_tasks))
         .route("/v1/jobs/{id}", get(routes::job))
         .route("/v1/tasks/{job}/{index}", get(routes::task))
         .route("/v1/verdicts/{job}/{index}", get(routes::verdict))

@@ -219,6 +219,31 @@ pub(crate) async fn device(
     .await
 }
 
+/// `GET /v1/devices/{id}/tasks`: the live task replicas the device holds
+/// at the finalized tip, for an agent recovering its assignments. Read from
+/// the node's per-device index, so it costs O(the device's tasks), which
+/// its slot count bounds, not O(live tasks).
+pub(crate) async fn device_tasks(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let device = DeviceId(parse_hash("device id", &id)?);
+    lookup(&s, "device", &id, move |c| {
+        c.ledger().device(&device)?;
+        let tasks: Vec<Value> = c
+            .assignments()
+            .of(&device)
+            .filter_map(|t| {
+                c.ledger()
+                    .task(t)
+                    .map(|task| views::device_task(t, task, &device))
+            })
+            .collect();
+        Some(json!({ "device": device.0.to_hex(), "height": c.height().0, "tasks": tasks }))
+    })
+    .await
+}
+
 /// `GET /v1/jobs/{id}`.
 pub(crate) async fn job(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>> {
     let job = JobId(parse_hash("job id", &id)?);

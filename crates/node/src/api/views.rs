@@ -106,6 +106,21 @@ pub fn task(id: &TaskId, t: &Task) -> Value {
     })
 }
 
+/// One live task replica a device holds: the task, its phase and
+/// deadline, and what this device has done on it.
+pub fn device_task(id: &TaskId, t: &Task, device: &verigrid_types::DeviceId) -> Value {
+    let replica = t.replicas.iter().find(|r| r.device == *device && !r.missed);
+    json!({
+        "task": task_json(id),
+        "phase": format!("{:?}", t.phase).to_lowercase(),
+        "deadline": t.deadline.0,
+        "solo": t.solo,
+        "committed": replica.is_some_and(|r| r.commitment.is_some()),
+        "revealed": replica.is_some_and(|r| r.output_hash.is_some()),
+        "encoded": hex(&t.encode()),
+    })
+}
+
 /// A verdict.
 pub fn verdict(v: &Verdict) -> Value {
     let outcome = match v.outcome {
