@@ -127,6 +127,50 @@ pub struct Ledger {
     randomness: Hash,
 }
 
+/// Signature checks of a block's transactions made ahead of applying it
+/// ([`Ledger::check_signatures`], [`Ledger::apply_block_checked`]).
+#[derive(Clone, Debug, Default)]
+pub struct SignatureChecks {
+    items: Vec<SignatureCheck>,
+}
+
+/// One transaction's check: what was verified, under which key, and the
+/// result (`None`: the signer was unknown, check when applying).
+#[derive(Clone, Debug)]
+struct SignatureCheck {
+    len: usize,
+    message: Hash,
+    key: Option<DeviceKey>,
+    signature: Signature,
+    valid: Option<bool>,
+}
+
+impl SignatureChecks {
+    /// Appends the checks of the transactions that follow these (checks
+    /// made on consecutive parts of one block, in order).
+    pub fn append(&mut self, mut next: SignatureChecks) {
+        self.items.append(&mut next.items);
+    }
+
+    /// Transactions checked.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether no transaction was checked.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Transactions whose signature was found invalid.
+    #[must_use]
+    pub fn invalid(&self) -> usize {
+        self.items.iter().filter(|c| c.valid == Some(false)).count()
+    }
+}
+
 /// Who signed and who pays for a transaction being applied.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Origin {
@@ -414,6 +458,61 @@ impl Ledger {
         block: &BlockInput,
         verifier: &dyn AttestationVerifier,
     ) -> Result<BlockOutcome, BlockError> {
+        self.start_block(block)?;
+        let checked = self.verify_signatures(&block.txs);
+        Ok(self.apply_txs(
+            block,
+            verifier,
+            checked.items.iter().map(|c| (c.len, c.valid)),
+        ))
+    }
+
+    /// Checks the signatures of `txs` against the current state without
+    /// applying anything: the expensive part of a block, split out so a
+    /// caller may run it ahead of time, or on several threads over parts of
+    /// a block (the ledger itself stays single-threaded). Ed25519
+    /// signatures are checked in one batch.
+    #[must_use]
+    pub fn check_signatures(&self, txs: &[SignedTx]) -> SignatureChecks {
+        self.verify_signatures(txs)
+    }
+
+    /// [`Ledger::apply_block`] with signature checks made beforehand by
+    /// [`Ledger::check_signatures`] (on one or several parts of the block,
+    /// joined in order with [`SignatureChecks::append`]). Each check is
+    /// used only if it is for this very transaction — the same signing
+    /// message, signature and signer key; any other transaction (or a
+    /// missing check) is verified here, so a stale or mismatched check can
+    /// never let a bad signature through.
+    ///
+    /// # Errors
+    /// [`BlockError`] if the block does not follow the current state; the
+    /// state is then unchanged.
+    pub fn apply_block_checked(
+        &mut self,
+        block: &BlockInput,
+        verifier: &dyn AttestationVerifier,
+        checks: &SignatureChecks,
+    ) -> Result<BlockOutcome, BlockError> {
+        self.start_block(block)?;
+        let mut verdicts = Vec::with_capacity(block.txs.len());
+        for (i, stx) in block.txs.iter().enumerate() {
+            let body = stx.tx.encode();
+            let message = Hash::of(Domain::TxSign, &[self.chain_id.as_bytes(), &body]);
+            let valid = checks.items.get(i).and_then(|c| {
+                let same = c.message == message
+                    && c.signature == stx.signature
+                    && c.key.is_some()
+                    && c.key == self.signer_key(&stx.tx.signer).ok();
+                same.then_some(c.valid).flatten()
+            });
+            verdicts.push((body.len(), valid));
+        }
+        Ok(self.apply_txs(block, verifier, verdicts.into_iter()))
+    }
+
+    /// Height, time, randomness and recent blocks of a new block.
+    fn start_block(&mut self, block: &BlockInput) -> Result<(), BlockError> {
         if block.height != self.height.plus(1) {
             return Err(BlockError::BadHeight {
                 current: self.height,
@@ -432,56 +531,69 @@ impl Ledger {
             .0
             .saturating_sub(self.params.challenge_window.max(1));
         self.recent = self.recent.split_off(&Height(oldest));
+        Ok(())
+    }
 
-        let checked = self.verify_signatures(&block.txs);
+    /// Applies a started block's transactions given, per transaction, its
+    /// encoded length and signature verdict (`None`: check it now), then
+    /// ends the block.
+    fn apply_txs(
+        &mut self,
+        block: &BlockInput,
+        verifier: &dyn AttestationVerifier,
+        checked: impl Iterator<Item = (usize, Option<bool>)>,
+    ) -> BlockOutcome {
         let mut results = Vec::with_capacity(block.txs.len());
         for (stx, (len, sig_ok)) in block.txs.iter().zip(checked) {
             results.push(self.apply_tx(stx, len, sig_ok, block.proposer, verifier));
         }
         self.end_block();
         let state_root = self.state_root();
-        Ok(BlockOutcome {
+        BlockOutcome {
             state_root,
             results,
             events: std::mem::take(&mut self.events),
-        })
+        }
     }
 
-    /// Verifies signatures up front, ed25519 ones in one batch. Returns per
-    /// transaction its encoded length and `Some(valid)`, or `None` when the
-    /// signer's key is not known yet (a device registered in this block).
-    fn verify_signatures(&self, txs: &[SignedTx]) -> Vec<(usize, Option<bool>)> {
-        let mut out = Vec::with_capacity(txs.len());
-        let mut messages = Vec::with_capacity(txs.len());
+    /// Verifies signatures up front, ed25519 ones in one batch. Records per
+    /// transaction its encoded length, signing message, signer key and
+    /// `Some(valid)`, or `None` when the signer's key is not known yet (a
+    /// device registered in this block).
+    fn verify_signatures(&self, txs: &[SignedTx]) -> SignatureChecks {
+        let mut out: Vec<SignatureCheck> = Vec::with_capacity(txs.len());
         let mut batch: Vec<(usize, [u8; 32], [u8; 64])> = Vec::new();
         for (i, stx) in txs.iter().enumerate() {
             let body = stx.tx.encode();
             let message = Hash::of(Domain::TxSign, &[self.chain_id.as_bytes(), &body]);
-            messages.push(message);
-            let verdict = match (self.signer_key(&stx.tx.signer), &stx.signature) {
-                (Ok(DeviceKey::Ed25519(pk)), Signature::Ed25519(sig)) => {
+            let key = self.signer_key(&stx.tx.signer).ok();
+            let valid = match (key, &stx.signature) {
+                (Some(DeviceKey::Ed25519(pk)), Signature::Ed25519(sig)) => {
                     batch.push((i, pk, *sig));
                     Some(true)
                 }
-                (Ok(key), sig) => Some(key.verify(&message.0, sig)),
-                (Err(_), _) => None,
+                (Some(key), sig) => Some(key.verify(&message.0, sig)),
+                (None, _) => None,
             };
-            out.push((body.len(), verdict));
+            out.push(SignatureCheck {
+                len: body.len(),
+                message,
+                key,
+                signature: stx.signature,
+                valid,
+            });
         }
         let items: Vec<(&[u8; 32], &[u8], &[u8; 64])> = batch
             .iter()
-            .map(|(i, pk, sig)| (pk, &messages[*i].0[..], sig))
+            .map(|(i, pk, sig)| (pk, &out[*i].message.0[..], sig))
             .collect();
         if !verigrid_types::crypto::verify_ed25519_batch(&items) {
             for (i, pk, sig) in &batch {
-                out[*i].1 = Some(verigrid_types::crypto::verify_ed25519(
-                    pk,
-                    &messages[*i].0,
-                    sig,
-                ));
+                let ok = verigrid_types::crypto::verify_ed25519(pk, &out[*i].message.0, sig);
+                out[*i].valid = Some(ok);
             }
         }
-        out
+        SignatureChecks { items: out }
     }
 
     fn apply_tx(

@@ -122,6 +122,40 @@ impl Ledger {
             .collect()
     }
 
+    /// Proofs for verdicts whose place in their job's verdict tree the
+    /// caller worked out itself, e.g. by rebuilding the tree while the job
+    /// ran instead of keeping millions of verdicts (the simulator does).
+    /// The job's record, its place in the state and the state's components
+    /// are filled in from the current state, once for all. `None` if a
+    /// verdict's job is unknown; whether each proof holds is for
+    /// [`VerdictProof::verify`] to say.
+    pub fn prove_verdicts_at(
+        &mut self,
+        placed: Vec<(Verdict, Proof)>,
+    ) -> Option<Vec<VerdictProof>> {
+        let components = self.components();
+        let mut jobs: Vec<(JobId, Job, Proof)> = Vec::new();
+        let mut out = Vec::with_capacity(placed.len());
+        for (verdict, in_job) in placed {
+            let job_id = verdict.task.job;
+            if !jobs.iter().any(|(id, _, _)| *id == job_id) {
+                let job = self.jobs.get(&job_id)?.clone();
+                let (_, in_jobs) = self.jobs.prove(&job_id)?;
+                jobs.push((job_id, job, in_jobs));
+            }
+            let (_, job, in_jobs) = jobs.iter().find(|(id, _, _)| *id == job_id)?;
+            out.push(VerdictProof {
+                verdict,
+                in_job,
+                job_id,
+                job: job.clone(),
+                in_jobs: in_jobs.clone(),
+                components: components.clone(),
+            });
+        }
+        Some(out)
+    }
+
     /// The encoded size of a proof, for API limits.
     #[must_use]
     pub fn proof_size(proof: &VerdictProof) -> usize {

@@ -8,7 +8,9 @@
 pub mod attestation;
 pub mod chart;
 pub mod network;
+pub mod parallel;
+pub mod proofs;
 pub mod report;
 
-pub use attestation::{Attester, DevAttester, SimAttester};
+pub use attestation::{Attester, DevAttester, Preverified, SimAttester};
 pub use network::{Adversary, Behaviour, Config, Policy, Report, run};

@@ -5,9 +5,12 @@
 //! payment and slash below is the ledger's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use verigrid_ledger::{BlockInput, Event, Genesis, JobStatus, Ledger, Outcome};
+use verigrid_ledger::{
+    BlockInput, Event, Genesis, JobStatus, Ledger, Outcome, SignatureChecks, Verdict,
+};
 use verigrid_types::codec::Encode;
 use verigrid_types::device::{Capabilities, registration_challenge};
 use verigrid_types::job::{Inputs, JobKind, JobSpec, Limits, Requirements, Verification};
@@ -18,7 +21,9 @@ use verigrid_types::{
     blob_hash,
 };
 
-use crate::attestation::Attester;
+use crate::attestation::{Attester, Preverified};
+use crate::parallel;
+use crate::proofs::VerdictPaths;
 
 /// The chain id of in-process networks.
 pub const CHAIN_ID: &str = "verigrid-dev";
@@ -96,6 +101,35 @@ pub struct Config {
     /// Tasks of a warm-up job run before the measured one, so devices
     /// build the records adaptive replication relies on.
     pub warmup_tasks: u32,
+    /// Task slots each device declares (the ledger ramps a fresh device up
+    /// to them as its results are confirmed).
+    pub slots: u16,
+    /// Verdicts of the measured job whose inclusion proofs are built and
+    /// checked against the final state root (all of them if the job has
+    /// no more tasks than this). Every verdict is checked against the
+    /// job's verdict root regardless.
+    pub proof_samples: u64,
+}
+
+impl Config {
+    /// Defaults for everything but the size, adversaries and policy: 16
+    /// slots a device, reward 1, seed 1, a warm-up job as large as the
+    /// measured one for verified policies, 1,000 sampled proofs.
+    #[must_use]
+    pub fn new(devices: usize, tasks: u32, adversaries: f64, policy: Policy) -> Self {
+        Self {
+            devices,
+            adversaries,
+            adversary: Adversary::Colluding,
+            tasks,
+            policy,
+            reward: 1,
+            seed: 1,
+            warmup_tasks: if policy == Policy::None { 0 } else { tasks },
+            slots: 16,
+            proof_samples: 1_000,
+        }
+    }
 }
 
 /// What a run produced.
@@ -121,7 +155,10 @@ pub struct Report {
     pub paid: u64,
     /// Escrow returned to the consumer.
     pub refund: u64,
-    /// Verdict inclusion proofs checked against the final state root.
+    /// Verdicts of the measured job whose hashes, rebuilt into the verdict
+    /// tree, give the root the job committed to.
+    pub verdicts_checked: u64,
+    /// Sampled verdict inclusion proofs checked against the final state root.
     pub proofs_checked: usize,
     /// Final state root.
     pub state_root: Hash,
@@ -215,6 +252,42 @@ impl Device {
     }
 }
 
+/// Where a run's wall-clock time went, for the scale benchmark.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Profile {
+    /// Deriving keys, attesting and signing registrations (all cores).
+    pub setup: Duration,
+    /// Devices working out and signing their commit and reveal batches
+    /// (all cores).
+    pub sign: Duration,
+    /// Checking transaction signatures and attestations ahead of each
+    /// block (all cores).
+    pub check: Duration,
+    /// The ledger applying blocks (one core).
+    pub apply: Duration,
+    /// Handing events to devices and tallying them.
+    pub route: Duration,
+    /// Rebuilding verdict trees and checking the sampled proofs.
+    pub prove: Duration,
+    /// Transactions applied.
+    pub txs: u64,
+}
+
+/// What the measured job has produced so far, tallied from events as
+/// blocks are applied (a run at 10 million tasks keeps no event list).
+struct Tally {
+    job: JobId,
+    replicas: u64,
+    wrong_accepted: u64,
+    paid: u64,
+    refund: u64,
+    /// Devices slashed, by position in the device list.
+    slashed: Vec<bool>,
+    paths: VerdictPaths,
+    /// This block's verdicts of the job, waiting for their leaf hashes.
+    verdicts: Vec<Verdict>,
+}
+
 /// The network: a ledger and its devices.
 pub struct Network<'a> {
     ledger: Ledger,
@@ -229,7 +302,12 @@ pub struct Network<'a> {
     consumer: SecretKey,
     consumer_nonce: u64,
     blocks: u64,
+    tally: Option<Tally>,
+    profile: Profile,
 }
+
+/// Devices registered per block while the network starts.
+const REGISTRATIONS_PER_BLOCK: usize = 50_000;
 
 impl<'a> Network<'a> {
     /// Genesis, then every device registered by attestation.
@@ -243,19 +321,31 @@ impl<'a> Network<'a> {
                 config.adversaries
             );
         }
+        let started = Instant::now();
         let governor = SecretKey::from_label("sim/governor");
         let consumer = SecretKey::from_label("sim/consumer");
-        let owners: Vec<SecretKey> = (0..config.devices)
-            .map(|i| SecretKey::from_label(&format!("sim/owner/{i}")))
-            .collect();
+        let positions: Vec<usize> = (0..config.devices).collect();
+        let keys: Vec<(SecretKey, SecretKey)> = parallel::map(&positions, |i| {
+            (
+                SecretKey::from_label(&format!("sim/owner/{i}")),
+                SecretKey::from_label(&format!("sim/device/{}/{i}", config.seed)),
+            )
+        });
         let mut params = Params::new(governor.account());
         params.attestation.trust_roots = attester.trust_roots();
         params.commit_blocks = 3;
         params.reveal_blocks = 3;
         params.base_fee = Amount(1);
-        let mut accounts: Vec<(AccountId, Amount)> = owners
+        // A block may fill every free slot of the network (the default
+        // budget, 200,000 replicas a block, is sized for a real chain's
+        // block time; a simulated block stands for as long as it takes).
+        let capacity = config.devices.saturating_mul(usize::from(config.slots));
+        params.max_assignments_per_block = params
+            .max_assignments_per_block
+            .max(u32::try_from(capacity).unwrap_or(u32::MAX));
+        let mut accounts: Vec<(AccountId, Amount)> = keys
             .iter()
-            .map(|o| (o.account(), Amount(100_000)))
+            .map(|(o, _)| (o.account(), Amount(100_000)))
             .collect();
         accounts.push((consumer.account(), Amount(1 << 50)));
         let genesis = Genesis {
@@ -272,46 +362,21 @@ impl<'a> Network<'a> {
             ),
             seed: config.seed,
             attester,
-            devices: Vec::new(),
-            index: HashMap::new(),
+            devices: Vec::with_capacity(config.devices),
+            index: HashMap::with_capacity(config.devices),
             holders: HashMap::new(),
             consumer,
             consumer_nonce: 0,
             blocks: 0,
+            tally: None,
+            profile: Profile::default(),
         };
-        net.block(Vec::new())?;
+        net.block(Vec::new(), None)?;
         // Liars are spread evenly through the device list.
         // The share was checked to lie in 0..=1, so this is at most `devices`.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let liars = (config.adversaries * config.devices as f64).round() as usize;
-        let anchor = Height(0);
-        let anchor_hash = net.ledger.recent_block(anchor).context("anchor block")?;
-        let mut txs = Vec::with_capacity(owners.len());
-        for (i, owner) in owners.iter().enumerate() {
-            let key = SecretKey::from_label(&format!("sim/device/{}/{i}", config.seed));
-            let challenge =
-                registration_challenge(CHAIN_ID, &owner.account(), &key.device_key(), &anchor_hash);
-            let evidence = attester.attest(&key.device_key(), &challenge.0)?;
-            let call = Call::RegisterDevice {
-                evidence,
-                key: key.device_key(),
-                capabilities: Capabilities {
-                    slots: 16,
-                    ..Capabilities::default()
-                },
-                pool: None,
-                anchor,
-                stake: Amount(10_000),
-            };
-            txs.push(
-                Tx {
-                    signer: Signer::Account(owner.account()),
-                    nonce: 0,
-                    fee: Amount(1),
-                    call,
-                }
-                .sign(CHAIN_ID, owner),
-            );
+        for (i, (_, key)) in keys.iter().enumerate() {
             let is_liar =
                 liars > 0 && (i * liars) / config.devices != ((i + 1) * liars) / config.devices;
             let behaviour = match (is_liar, config.adversary) {
@@ -320,11 +385,10 @@ impl<'a> Network<'a> {
                 (true, Adversary::Lazy) => Behaviour::Lazy,
                 (true, Adversary::Turncoat) => Behaviour::Turncoat(25),
             };
-            net.index
-                .insert(key.device_key().device_id(), net.devices.len());
+            net.index.insert(key.device_key().device_id(), i);
             net.devices.push(Device {
                 id: key.device_key().device_id(),
-                key,
+                key: key.clone(),
                 behaviour,
                 nonce: 0,
                 agreed: 0,
@@ -333,11 +397,70 @@ impl<'a> Network<'a> {
                 pending: BTreeMap::new(),
             });
         }
-        net.block(txs)?;
+        net.profile.setup += started.elapsed();
+        for part in keys.chunks(REGISTRATIONS_PER_BLOCK) {
+            net.register(part, config.slots)?;
+        }
         Ok(net)
     }
 
-    fn block(&mut self, txs: Vec<SignedTx>) -> Result<Vec<Event>> {
+    /// Registers one block's worth of devices: evidence is made, signed and
+    /// pre-verified on every core; the ledger decides.
+    fn register(&mut self, keys: &[(SecretKey, SecretKey)], slots: u16) -> Result<()> {
+        let started = Instant::now();
+        // The newest block whose hash the ledger knows: the last one's parent.
+        let anchor = Height(self.ledger.height().0.saturating_sub(1));
+        let anchor_hash = self.ledger.recent_block(anchor).context("anchor block")?;
+        let attester = self.attester;
+        let made: Vec<Result<(SignedTx, Vec<u8>)>> = parallel::map(keys, |(owner, key)| {
+            let challenge =
+                registration_challenge(CHAIN_ID, &owner.account(), &key.device_key(), &anchor_hash);
+            let evidence = attester.attest(&key.device_key(), &challenge.0)?;
+            let call = Call::RegisterDevice {
+                evidence,
+                key: key.device_key(),
+                capabilities: Capabilities {
+                    slots,
+                    ..Capabilities::default()
+                },
+                pool: None,
+                anchor,
+                stake: Amount(10_000),
+            };
+            let tx = Tx {
+                signer: Signer::Account(owner.account()),
+                nonce: 0,
+                fee: Amount(1),
+                call,
+            }
+            .sign(CHAIN_ID, owner);
+            Ok((tx, challenge.0.to_vec()))
+        });
+        let mut txs = Vec::with_capacity(made.len());
+        let mut evidence = Vec::with_capacity(made.len());
+        for m in made {
+            let (tx, challenge) = m?;
+            if let Call::RegisterDevice { evidence: e, .. } = &tx.tx.call {
+                evidence.push((e.clone(), challenge));
+            }
+            txs.push(tx);
+        }
+        self.profile.setup += started.elapsed();
+        let checked = Instant::now();
+        // The ledger verifies at the block's time under its current policy.
+        let now = Timestamp(self.ledger.time().0 + 1_000);
+        let verifier =
+            Preverified::new(attester, &evidence, &self.ledger.params().attestation, now);
+        self.profile.check += checked.elapsed();
+        self.block(txs, Some(&verifier))?;
+        Ok(())
+    }
+
+    fn block(
+        &mut self,
+        txs: Vec<SignedTx>,
+        verifier: Option<&dyn verigrid_types::device::AttestationVerifier>,
+    ) -> Result<()> {
         let height = self.ledger.height().plus(1);
         let input = BlockInput {
             height,
@@ -347,18 +470,38 @@ impl<'a> Network<'a> {
             proposer: SecretKey::from_label("sim/validator").account(),
             txs,
         };
-        let out = self.ledger.apply_block(&input, self.attester.verifier())?;
+        // Signatures are checked on every core against the state before
+        // the block; the ledger uses a check only for the very transaction
+        // it was made for (`Ledger::apply_block_checked`).
+        let checked = Instant::now();
+        let ledger = &self.ledger;
+        let mut checks = SignatureChecks::default();
+        for part in parallel::map_parts(&input.txs, |part| ledger.check_signatures(part)) {
+            checks.append(part);
+        }
+        self.profile.check += checked.elapsed();
+        let applied = Instant::now();
+        let verifier = verifier.unwrap_or_else(|| self.attester.verifier());
+        let out = self.ledger.apply_block_checked(&input, verifier, &checks)?;
+        self.profile.apply += applied.elapsed();
         if let Some((i, Err(e))) = out.results.iter().enumerate().find(|(_, r)| r.is_err()) {
             bail!("transaction {i} of block {} was rejected: {e}", height.0);
         }
+        self.profile.txs += input.txs.len() as u64;
         self.parent = Hash::of(Domain::Block, &[&out.state_root.0, &height.0.to_le_bytes()]);
         self.blocks += 1;
+        let routed = Instant::now();
         self.route(&out.events);
-        Ok(out.events)
+        self.profile.route += routed.elapsed();
+        let proved = Instant::now();
+        self.rebuild_verdicts();
+        self.profile.prove += proved.elapsed();
+        Ok(())
     }
 
     /// Hands each event to the devices it concerns (not every event to
-    /// every device: that is quadratic at scale).
+    /// every device: that is quadratic at scale), and tallies the measured
+    /// job's.
     fn route(&mut self, events: &[Event]) {
         for e in events {
             match e {
@@ -366,6 +509,11 @@ impl<'a> Network<'a> {
                     if let Some(&i) = self.index.get(device) {
                         self.devices[i].to_commit.push(*task);
                         self.holders.entry(*task).or_default().push(i);
+                    }
+                    if let Some(t) = &mut self.tally
+                        && task.job == t.job
+                    {
+                        t.replicas += 1;
                     }
                 }
                 Event::RevealOpen { task } => {
@@ -375,9 +523,17 @@ impl<'a> Network<'a> {
                         }
                     }
                 }
-                Event::Paid { device, .. } => {
+                Event::Paid { device, amount, .. } => {
                     if let Some(&i) = self.index.get(device) {
                         self.devices[i].agreed += 1;
+                    }
+                    if let Some(t) = &mut self.tally {
+                        t.paid += amount.0;
+                    }
+                }
+                Event::Slashed { device, .. } => {
+                    if let (Some(t), Some(&i)) = (&mut self.tally, self.index.get(device)) {
+                        t.slashed[i] = true;
                     }
                 }
                 Event::Verdict(v) => {
@@ -386,14 +542,44 @@ impl<'a> Network<'a> {
                             self.devices[i].pending.remove(&v.task);
                         }
                     }
+                    if let Some(t) = &mut self.tally
+                        && v.task.job == t.job
+                    {
+                        if let Outcome::Accepted(out) = v.outcome
+                            && out != true_output(&v.task)
+                        {
+                            t.wrong_accepted += 1;
+                        }
+                        t.verdicts.push(v.clone());
+                    }
+                }
+                Event::JobFinished { job, refund, .. } => {
+                    if let Some(t) = &mut self.tally
+                        && *job == t.job
+                    {
+                        t.refund += refund.0;
+                    }
                 }
                 _ => {}
             }
         }
     }
 
-    /// Submits a job and runs blocks until it finishes; returns its id and
-    /// every event of those blocks.
+    /// Adds this block's verdicts of the measured job to its rebuilt tree
+    /// (leaf hashes on every core, the tree in decision order).
+    fn rebuild_verdicts(&mut self) {
+        let Some(t) = &mut self.tally else { return };
+        if t.verdicts.is_empty() {
+            return;
+        }
+        let verdicts = std::mem::take(&mut t.verdicts);
+        let leaves = parallel::map(&verdicts, Verdict::leaf);
+        for (v, leaf) in verdicts.iter().zip(leaves) {
+            t.paths.push(v, leaf);
+        }
+    }
+
+    /// Submits a job and runs blocks until it finishes; returns its id.
     ///
     /// # Errors
     /// A rejected transaction, or a job that does not finish.
@@ -403,7 +589,7 @@ impl<'a> Network<'a> {
         policy: Policy,
         reward: u64,
         progress: &mut dyn FnMut(Progress),
-    ) -> Result<(JobId, Vec<Event>)> {
+    ) -> Result<JobId> {
         let spec = JobSpec {
             kind: JobKind::Wasm,
             program: blob_hash(b"sim/kernel"),
@@ -427,7 +613,7 @@ impl<'a> Network<'a> {
         }
         .sign(CHAIN_ID, &self.consumer);
         self.consumer_nonce += 1;
-        let mut events = self.block(vec![tx])?;
+        self.block(vec![tx], None)?;
         let max_batch = self.ledger.params().max_batch as usize;
         for _ in 0..100_000 {
             let Some(state) = self.ledger.job(&job) else {
@@ -439,16 +625,36 @@ impl<'a> Network<'a> {
                 height: self.ledger.height().0,
             });
             if state.status == JobStatus::Finished {
-                return Ok((job, events));
+                return Ok(job);
             }
-            let txs: Vec<SignedTx> = self
-                .devices
-                .iter_mut()
-                .flat_map(|d| d.step(max_batch))
-                .collect();
-            events.extend(self.block(txs)?);
+            let signed = Instant::now();
+            let txs: Vec<SignedTx> = parallel::map_parts_mut(&mut self.devices, |part| {
+                part.iter_mut()
+                    .flat_map(|d| d.step(max_batch))
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten()
+            .collect();
+            self.profile.sign += signed.elapsed();
+            self.block(txs, None)?;
         }
         bail!("job did not finish within 100000 blocks")
+    }
+
+    /// Starts tallying `job` (the next job submitted), sampling
+    /// `proof_samples` of its `tasks` verdicts for full proofs.
+    fn measure(&mut self, tasks: u32, proof_samples: u64) {
+        self.tally = Some(Tally {
+            job: JobId::derive(&self.consumer.account(), self.consumer_nonce),
+            replicas: 0,
+            wrong_accepted: 0,
+            paid: 0,
+            refund: 0,
+            slashed: vec![false; self.devices.len()],
+            paths: VerdictPaths::new(u64::from(tasks), proof_samples, self.seed),
+            verdicts: Vec::new(),
+        });
     }
 
     /// The ledger, for inspection.
@@ -457,8 +663,9 @@ impl<'a> Network<'a> {
     }
 }
 
-/// Runs one experiment: optional warm-up job, then the measured job, then a
-/// proof check of every measured verdict.
+/// Runs one experiment: optional warm-up job, then the measured job, then
+/// a check of every measured verdict against the job's verdict root and of
+/// sampled verdict proofs against the state root.
 ///
 /// # Errors
 /// Any rejected transaction or failed proof.
@@ -486,6 +693,18 @@ pub fn run_with_progress(
     attester: &dyn Attester,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report> {
+    run_profiled(config, attester, progress).map(|(report, _)| report)
+}
+
+/// [`run_with_progress`], also saying where the time went.
+///
+/// # Errors
+/// Any rejected transaction or failed proof.
+pub fn run_profiled(
+    config: &Config,
+    attester: &dyn Attester,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Report, Profile)> {
     let mut net = Network::start(config, attester)?;
     if config.warmup_tasks > 0 {
         net.run_job(
@@ -495,44 +714,44 @@ pub fn run_with_progress(
             progress,
         )?;
     }
-    let (job, events) = net.run_job(config.tasks, config.policy, config.reward, progress)?;
-    let mut report = Report::default();
-    let liar_ids: BTreeSet<DeviceId> = net
-        .devices
-        .iter()
-        .filter(|d| d.behaviour != Behaviour::Honest)
-        .map(|d| d.id)
-        .collect();
-    report.liars = liar_ids.len();
-    let mut verdicts = Vec::new();
-    let mut replicas = 0u64;
-    let mut slashed = BTreeSet::new();
-    for e in &events {
-        match e {
-            Event::Verdict(v) if v.task.job == job => {
-                if let Outcome::Accepted(out) = v.outcome
-                    && out != true_output(&v.task)
-                {
-                    report.wrong_accepted += 1;
-                }
-                verdicts.push(v.clone());
+    net.measure(config.tasks, config.proof_samples);
+    let job = net.run_job(config.tasks, config.policy, config.reward, progress)?;
+    let proved = Instant::now();
+    let tally = net
+        .tally
+        .take()
+        .context("the measured job was not tallied")?;
+    let mut report = Report {
+        wrong_accepted: tally.wrong_accepted,
+        paid: tally.paid,
+        refund: tally.refund,
+        ..Report::default()
+    };
+    for (d, slashed) in net.devices.iter().zip(&tally.slashed) {
+        let liar = d.behaviour != Behaviour::Honest;
+        report.liars += usize::from(liar);
+        if *slashed {
+            if liar {
+                report.liars_slashed += 1;
+            } else {
+                report.honest_slashed += 1;
             }
-            Event::Assigned { task, .. } if task.job == job => replicas += 1,
-            Event::Slashed { device, .. } => {
-                slashed.insert(*device);
-            }
-            Event::Paid { amount, .. } => report.paid += amount.0,
-            Event::JobFinished { job: j, refund, .. } if *j == job => report.refund += refund.0,
-            _ => {}
         }
     }
-    report.liars_slashed = slashed.iter().filter(|d| liar_ids.contains(d)).count();
-    report.honest_slashed = slashed.len() - report.liars_slashed;
     let ledger = net.ledger_mut();
     let root = ledger.state_root();
-    let indices: Vec<usize> = (0..verdicts.len()).collect();
+    let finished = ledger.job(&job).context("job vanished")?.clone();
+    if tally.paths.root() != finished.verdicts.root()
+        || tally.paths.len() != finished.verdicts.len()
+    {
+        bail!(
+            "the {} verdicts seen do not rebuild the job's verdict root",
+            tally.paths.len()
+        );
+    }
+    report.verdicts_checked = tally.paths.len();
     let proofs = ledger
-        .prove_verdicts(&verdicts, &indices)
+        .prove_verdicts_at(tally.paths.proofs())
         .context("building verdict proofs")?;
     for (i, proof) in proofs.iter().enumerate() {
         if !proof.verify(&root) {
@@ -540,11 +759,11 @@ pub fn run_with_progress(
         }
         report.proofs_checked += 1;
     }
-    let finished = ledger.job(&job).context("job vanished")?;
     report.accepted = u64::from(finished.accepted);
     report.failed = u64::from(finished.failed);
-    report.replicas_per_task = replicas as f64 / f64::from(config.tasks.max(1));
+    report.replicas_per_task = tally.replicas as f64 / f64::from(config.tasks.max(1));
     report.blocks = net.blocks;
     report.state_root = root;
-    Ok(report)
+    net.profile.prove += proved.elapsed();
+    Ok((report, net.profile))
 }

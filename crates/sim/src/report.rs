@@ -39,18 +39,13 @@ pub fn sweep(devices: usize, tasks: u32, seed: u64, adversary: Adversary) -> Res
     let mut rows = Vec::new();
     for adversaries in SHARES {
         for policy in POLICIES {
+            // The unverified baseline never verifies anything, not even
+            // a warm-up (`Config::new`): otherwise the warm-up's slashing
+            // would clean its device set.
             let config = Config {
-                devices,
-                adversaries,
                 adversary,
-                tasks,
-                policy,
-                reward: 1,
                 seed,
-                // The unverified baseline never verifies anything, not even
-                // a warm-up: otherwise the warm-up's slashing would clean
-                // its device set.
-                warmup_tasks: if policy == Policy::None { 0 } else { tasks },
+                ..Config::new(devices, tasks, adversaries, policy)
             };
             rows.push(Row {
                 adversaries,

@@ -23,18 +23,12 @@ impl Attester for Mixed<'_> {
         self.0.trust_roots()
     }
 }
-use verigrid_sim::network::{Adversary, Config, Policy, run};
+use verigrid_sim::network::{Config, Policy, run};
 
 fn config(policy: Policy, seed: u64) -> Config {
     Config {
-        devices: 60,
-        adversaries: 0.2,
-        adversary: Adversary::Colluding,
-        tasks: 600,
-        policy,
-        reward: 1,
         seed,
-        warmup_tasks: if policy == Policy::None { 0 } else { 600 },
+        ..Config::new(60, 600, 0.2, policy)
     }
 }
 

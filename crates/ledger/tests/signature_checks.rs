@@ -1,0 +1,120 @@
+//! Signatures checked ahead of a block ([`Ledger::check_signatures`]) give
+//! the same outcome as checking them while applying, and a check made for
+//! another transaction never vouches for this one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{CHAIN, Chain, key};
+use verigrid_ledger::{BlockInput, Ledger, SignatureChecks, TxError};
+use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
+use verigrid_types::{Amount, Domain, Hash, Timestamp};
+
+fn block(ledger: &Ledger, txs: Vec<SignedTx>) -> BlockInput {
+    BlockInput {
+        height: ledger.height().plus(1),
+        time: Timestamp(ledger.time().0 + 1_000),
+        randomness: Hash::of(Domain::Draw, &[b"beacon"]),
+        parent: Hash::of(Domain::Block, &[b"parent"]),
+        proposer: key("proposer").account(),
+        txs,
+    }
+}
+
+fn transfers() -> (Chain, Vec<SignedTx>) {
+    let alice = key("alice");
+    let bob = key("bob");
+    let mut chain = Chain::new(&[(&alice, 100_000), (&bob, 100_000)]);
+    let mut txs = Vec::new();
+    for _ in 0..3 {
+        txs.push(chain.tx(
+            &alice,
+            Call::Transfer {
+                to: bob.account(),
+                amount: Amount(7),
+            },
+        ));
+    }
+    txs.push(chain.tx(
+        &bob,
+        Call::Transfer {
+            to: alice.account(),
+            amount: Amount(3),
+        },
+    ));
+    (chain, txs)
+}
+
+#[test]
+fn checks_made_in_parts_give_the_same_block_as_checks_made_inline() {
+    let (chain, txs) = transfers();
+    let input = block(&chain.ledger, txs.clone());
+    let mut inline = chain.ledger.clone();
+    let expected = inline
+        .apply_block(&input, &common::TrustingVerifier)
+        .unwrap();
+
+    let mut checks = chain.ledger.check_signatures(&txs[..1]);
+    checks.append(chain.ledger.check_signatures(&txs[1..]));
+    assert_eq!(checks.len(), txs.len());
+    assert_eq!(checks.invalid(), 0);
+    let mut ahead = chain.ledger.clone();
+    let got = ahead
+        .apply_block_checked(&input, &common::TrustingVerifier, &checks)
+        .unwrap();
+    assert_eq!(got.results, expected.results);
+    assert_eq!(got.events, expected.events);
+    assert_eq!(got.state_root, expected.state_root);
+}
+
+#[test]
+fn a_check_for_another_transaction_does_not_vouch_for_a_forgery() {
+    let (chain, txs) = transfers();
+    let alice = key("alice");
+    let mallory = key("mallory");
+    // A transfer from alice signed by mallory, in the place of a transfer
+    // whose (valid) check was made beforehand.
+    let forged = Tx {
+        signer: Signer::Account(alice.account()),
+        nonce: 0,
+        fee: Amount(1),
+        call: Call::Transfer {
+            to: mallory.account(),
+            amount: Amount(50_000),
+        },
+    }
+    .sign(CHAIN, &mallory);
+    let checks = chain.ledger.check_signatures(&txs);
+    let mut ledger = chain.ledger.clone();
+    let input = block(&ledger, vec![forged]);
+    let out = ledger
+        .apply_block_checked(&input, &common::TrustingVerifier, &checks)
+        .unwrap();
+    assert_eq!(out.results, vec![Err(TxError::BadSignature)]);
+
+    // No checks at all: everything is verified while applying.
+    let mut ledger = chain.ledger.clone();
+    let input = block(&ledger, txs);
+    let out = ledger
+        .apply_block_checked(
+            &input,
+            &common::TrustingVerifier,
+            &SignatureChecks::default(),
+        )
+        .unwrap();
+    assert!(out.results.iter().all(Result::is_ok));
+}
+
+#[test]
+fn a_bad_signature_is_counted_by_the_check() {
+    let (chain, mut txs) = transfers();
+    txs[1].signature = txs[0].signature;
+    let checks = chain.ledger.check_signatures(&txs);
+    assert_eq!(checks.invalid(), 1);
+    let mut ledger = chain.ledger.clone();
+    let input = block(&ledger, txs);
+    let out = ledger
+        .apply_block_checked(&input, &common::TrustingVerifier, &checks)
+        .unwrap();
+    assert_eq!(out.results[1], Err(TxError::BadSignature));
+}
