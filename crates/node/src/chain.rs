@@ -285,6 +285,35 @@ impl Chain {
         self.ledger.clone().prove_verdict(verdicts, index)
     }
 
+    /// The snapshot payload of the finalized chain
+    /// ([`crate::snapshot::encode`]): O(state).
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<u8> {
+        crate::snapshot::encode(
+            (self.height(), self.tip, self.tip_root, self.tip_time),
+            &self.ledger,
+            &self.verdicts,
+        )
+    }
+
+    /// Replaces the finalized chain with a restored snapshot (speculative
+    /// states are dropped; the assignment index is rebuilt from the
+    /// ledger's live tasks).
+    pub fn install(&mut self, snapshot: crate::snapshot::ChainSnapshot) {
+        self.assignments = Assignments::from_ledger(&snapshot.ledger);
+        self.ledger = snapshot.ledger;
+        self.tip = snapshot.tip;
+        self.tip_root = snapshot.tip_root;
+        self.tip_time = snapshot.tip_time;
+        self.speculative.clear();
+        self.verdict_index = snapshot
+            .verdicts
+            .values()
+            .flat_map(|list| list.iter().enumerate().map(|(i, v)| (v.task, i)))
+            .collect();
+        self.verdicts = snapshot.verdicts;
+    }
+
     /// The ledger state after block `hash`, if known.
     #[must_use]
     pub fn state_after(&self, hash: &Hash) -> Option<&Ledger> {

@@ -41,15 +41,17 @@ use commonware_utils::ordered::Set;
 use commonware_utils::{NZDuration, NZU16, NZU64, NZUsize, TryCollect as _};
 use rand_core::CryptoRng;
 use thiserror::Error;
-use tracing::info;
+use tracing::{info, warn};
 use verigrid_ledger::Genesis;
+use verigrid_types::Height;
 use verigrid_types::device::AttestationVerifier;
 
-use crate::application::{Actor, Mailbox};
+use crate::application::{Actor, Mailbox, Snapshots};
 use crate::block::{Block, DEFAULT_MAX_BLOCK_BYTES};
 use crate::chain::{BlockLimits, Chain, ChainError};
 use crate::mempool::{Mempool, MempoolConfig};
 use crate::node::Node;
+use crate::snapshot::{self, ChainSnapshot};
 use crate::{Digest, Scheme};
 
 const PAGE_SIZE: NonZeroU16 = NZU16!(4_096);
@@ -108,6 +110,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Prefix of every storage partition this validator opens.
     pub partition_prefix: String,
+    /// Snapshot the finalized chain every this many blocks, so a restart
+    /// replays only what came after the newest snapshot (`None`: never;
+    /// restarts replay from genesis).
+    pub snapshot_every: Option<NonZeroU64>,
     /// Capacity of each actor mailbox.
     pub mailbox_size: NonZeroUsize,
 }
@@ -143,10 +149,27 @@ pub enum StartError {
     /// Block storage could not be opened.
     #[error("cannot open block storage: {0}")]
     Storage(#[from] commonware_storage::archive::Error),
+    /// Snapshot storage could not be read.
+    #[error("cannot read snapshots: {0}")]
+    Snapshots(#[from] commonware_runtime::Error),
+}
+
+/// How the ledger was recovered at start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Height of the snapshot it was restored from, if any.
+    pub snapshot: Option<Height>,
+    /// Stored finalized blocks replayed on top (of the snapshot, or of
+    /// genesis).
+    pub replayed: u64,
 }
 
 /// Handles of a running validator's tasks.
 pub struct Tasks {
+    /// How the ledger was recovered.
+    pub recovery: Recovery,
+    /// The snapshot writer.
+    pub snapshots: Handle<()>,
     /// The application actor; ends with an error if a finalized block
     /// cannot be applied.
     pub application: Handle<Result<(), ChainError>>,
@@ -159,6 +182,7 @@ pub struct Tasks {
 impl Tasks {
     /// Stops every task (as a crash would: nothing is flushed first).
     pub fn abort(&self) {
+        self.snapshots.abort();
         self.consensus.abort();
         self.marshal.abort();
         self.application.abort();
@@ -214,6 +238,56 @@ where
         };
         chain.finalize(&block)?;
         applied += 1;
+    }
+}
+
+/// Installs the newest snapshot that decodes, verifies and agrees with
+/// the stored block at its height; returns its height.
+async fn restore<E>(
+    context: &E,
+    partition: &str,
+    chain: &mut Chain,
+    blocks: &immutable::Archive<E, Digest, Arc<Block>>,
+) -> Result<Option<Height>, StartError>
+where
+    E: Clock + Storage + Metrics,
+{
+    let chain_id = chain.ledger().chain_id().to_owned();
+    for (height, payload) in snapshot::read_all(context, partition).await? {
+        let snapshot = match ChainSnapshot::decode(&payload, &chain_id) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(height = height.0, error = %e, "ignoring an unusable snapshot");
+                continue;
+            }
+        };
+        if let Some(block) = blocks.get(ArchiveId::Index(height.0)).await?
+            && block.hash() != snapshot.tip
+        {
+            warn!(
+                height = height.0,
+                "ignoring a snapshot that disagrees with the stored block at its height"
+            );
+            continue;
+        }
+        chain.install(snapshot);
+        return Ok(Some(height));
+    }
+    Ok(None)
+}
+
+/// The snapshot writer: writes each payload the application actor hands
+/// over, durably, and prunes old ones. A failed write is logged and the
+/// node goes on (the previous snapshot, or genesis, still recovers it).
+async fn write_snapshots<E: Storage>(
+    context: E,
+    partition: String,
+    mut payloads: mpsc::Receiver<(Height, Vec<u8>)>,
+) {
+    while let Some((height, payload)) = payloads.recv().await {
+        if let Err(e) = snapshot::write(&context, &partition, height, &payload).await {
+            warn!(height = height.0, error = %e, "cannot write a snapshot");
+        }
     }
 }
 
@@ -309,23 +383,35 @@ where
         archive_config(prefix, "finalized-blocks", max_block_bytes, &page_cache),
     )
     .await?;
-    // Recover the ledger: replay the stored finalized blocks, which marshal
-    // keeps contiguous from genesis up to at least what it has delivered
-    // (blocks it redelivers after this are skipped by `Chain::finalize`).
+    // Recover the ledger: restore the newest usable snapshot, then replay
+    // the stored finalized blocks after it, which marshal keeps contiguous
+    // up to at least what it has delivered (blocks it redelivers after
+    // this are skipped by `Chain::finalize`).
+    let snapshot_partition = format!("{prefix}-snapshots");
+    let snapshot = restore(&context, &snapshot_partition, &mut chain, &blocks).await?;
     let replayed = replay(&mut chain, &blocks).await?;
-    if replayed > 0 {
+    let recovery = Recovery { snapshot, replayed };
+    if snapshot.is_some() || replayed > 0 {
         info!(
+            snapshot = snapshot.map(|h| h.0),
             replayed,
             height = chain.height().0,
-            "recovered ledger from stored blocks"
+            "recovered ledger"
         );
     }
+    let (writer, to_write) = mpsc::channel(1);
+    let snapshots_task = context
+        .child("snapshots")
+        .spawn(move |context| write_snapshots(context, snapshot_partition, to_write));
     let actor = Actor::new(
         chain,
         Mempool::new(config.mempool),
         messages,
         finalized,
         config.timeouts.block_interval,
+        config
+            .snapshot_every
+            .map(|every| Snapshots { every, writer }),
     );
     let (marshal, marshal_mailbox, _floor): (
         MarshalFor<E>,
@@ -401,6 +487,8 @@ where
     Ok((
         node,
         Tasks {
+            recovery,
+            snapshots: snapshots_task,
             application: application_task,
             marshal: marshal_task,
             consensus: consensus_task,

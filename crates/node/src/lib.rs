@@ -33,11 +33,12 @@ pub mod engine;
 pub mod mempool;
 pub mod node;
 pub mod p2p;
+pub mod snapshot;
 
 pub use assignments::Assignments;
 pub use block::Block;
 pub use chain::{BlockLimits, Built, Chain, ChainError, Finalized, RefuseAttestations};
-pub use engine::{Config, Networks, StartError, Tasks, Timeouts, start};
+pub use engine::{Config, Networks, Recovery, StartError, Tasks, Timeouts, start};
 pub use mempool::{Mempool, MempoolConfig, MempoolError};
 pub use node::{Node, Status};
 

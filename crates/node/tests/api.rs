@@ -145,6 +145,7 @@ fn with_chain<F, Fut>(
                 ..Timeouts::default()
             },
             partition_prefix: "api-test".into(),
+            snapshot_every: None,
             mailbox_size: NZUsize!(1024),
         };
         let (node, _tasks) = verigrid_node::start(context.child("validator"), config, networks)

@@ -9,6 +9,7 @@
     clippy::cast_possible_truncation
 )]
 
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use commonware_cryptography::Signer as _;
@@ -21,7 +22,8 @@ use commonware_utils::channel::oneshot;
 use commonware_utils::{NZU32, NZUsize, probability};
 use verigrid_ledger::Genesis;
 use verigrid_node::{
-    BlockLimits, Config, MempoolConfig, Networks, Node, RefuseAttestations, Tasks, Timeouts,
+    BlockLimits, Config, MempoolConfig, Networks, Node, Recovery, RefuseAttestations, Tasks,
+    Timeouts,
 };
 use verigrid_types::params::Params;
 use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
@@ -134,6 +136,16 @@ async fn start_validator(
     signers: &[PrivateKey],
     index: usize,
 ) -> (Node, Tasks) {
+    start_validator_with(context, oracle, signers, index, None).await
+}
+
+async fn start_validator_with(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    signers: &[PrivateKey],
+    index: usize,
+    snapshot_every: Option<NonZeroU64>,
+) -> (Node, Tasks) {
     let signer = signers[index].clone();
     let me = signer.public_key();
     let control = oracle.control(me.clone());
@@ -161,6 +173,7 @@ async fn start_validator(
         limits: BlockLimits::default(),
         timeouts: Timeouts::default(),
         partition_prefix: format!("validator-{index}"),
+        snapshot_every,
         mailbox_size: NZUsize!(1024),
     };
     verigrid_node::start(context.child("validator"), config, networks)
@@ -507,5 +520,94 @@ fn the_whole_network_survives_a_crash_losing_unsynced_writes() {
             .await
             .unwrap();
         assert_eq!(balance, 21);
+    });
+}
+
+#[test]
+fn a_restart_restores_the_newest_snapshot_and_replays_only_later_blocks() {
+    let every = NonZeroU64::new(4).unwrap();
+    // First life: snapshots every 4 blocks, then every process dies at
+    // once, losing unsynced writes.
+    let first = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(13)
+            .with_timeout(Some(Duration::from_secs(120))),
+    );
+    let (before, checkpoint) = first.start_and_recover(|context| async move {
+        let signers = validator_keys();
+        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..signers.len() {
+            let (node, tasks) =
+                start_validator_with(&context, &oracle, &signers, i, Some(every)).await;
+            assert_eq!(
+                tasks.recovery,
+                Recovery::default(),
+                "a fresh node starts at genesis"
+            );
+            nodes.push(node);
+        }
+        for nonce in 0..3 {
+            let tx = transfer(&user(0), nonce, 11);
+            for node in &nodes {
+                assert!(node.submit(tx.clone()).await.unwrap().is_ok());
+            }
+        }
+        let all: Vec<&Node> = nodes.iter().collect();
+        await_height(&context, &all, 14, Duration::from_secs(60)).await;
+        let mut before = Vec::new();
+        for node in &nodes {
+            let status = node.status().await.unwrap();
+            before.push((status, history(node, status.height.0).await));
+        }
+        before
+    });
+
+    // Second life: each node restores a snapshot, replays only the blocks
+    // after it, and has the same state root as before the crash.
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let signers = validator_keys();
+        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
+        let oracle = network(&context, &keys).await;
+        link_all(&oracle, &keys).await;
+        let mut nodes = Vec::new();
+        for (i, (status, old)) in before.iter().enumerate() {
+            let (node, tasks) =
+                start_validator_with(&context, &oracle, &signers, i, Some(every)).await;
+            let recovered = node.status().await.unwrap();
+            let snapshot = tasks.recovery.snapshot.expect("restored from a snapshot");
+            assert_eq!(snapshot.0 % every.get(), 0);
+            assert!(snapshot.0 >= 8, "an old snapshot: {snapshot:?}");
+            // Only blocks after the snapshot were replayed.
+            assert!(snapshot.0 + tasks.recovery.replayed <= recovered.height.0);
+            assert!(tasks.recovery.replayed < status.height.0 - 4);
+            assert!(recovered.height >= status.height, "lost a finalized block");
+            let recomputed = node
+                .read(|chain| chain.ledger().clone().state_root())
+                .await
+                .unwrap();
+            assert_eq!(recomputed, recovered.state_root);
+            assert_eq!(history(&node, status.height.0).await, *old);
+            nodes.push(node);
+        }
+        let target = before.iter().map(|(s, _)| s.height.0).max().unwrap() + 5;
+        let all: Vec<&Node> = nodes.iter().collect();
+        await_height(&context, &all, target, Duration::from_secs(60)).await;
+        let reference = history(all[0], target).await;
+        for node in &all[1..] {
+            assert_eq!(history(node, target).await, reference);
+        }
+        let balance = all[0]
+            .read(|chain| {
+                chain
+                    .ledger()
+                    .account(&recipient())
+                    .map_or(0, |a| a.balance.0)
+            })
+            .await
+            .unwrap();
+        assert_eq!(balance, 33);
     });
 }

@@ -8,7 +8,7 @@ use commonware_runtime::{Handle, Spawner};
 use commonware_utils::Acknowledgement as _;
 use commonware_utils::channel::mpsc;
 use tracing::{debug, error, info, warn};
-use verigrid_types::{Hash, Timestamp};
+use verigrid_types::{Hash, Height, Timestamp};
 
 use super::ingress::{FinalizedBlock, Message, Step};
 use crate::block::Block;
@@ -26,6 +26,15 @@ pub(crate) struct Actor {
     /// Least time between a parent's and its child's timestamps when this
     /// validator proposes (pacing; not a validity rule).
     block_interval_ms: u64,
+    /// Every how many finalized blocks a snapshot is taken, and where its
+    /// payload goes to be written.
+    snapshots: Option<Snapshots>,
+}
+
+/// Where the actor sends a snapshot payload every `every` blocks.
+pub(crate) struct Snapshots {
+    pub every: std::num::NonZeroU64,
+    pub writer: mpsc::Sender<(Height, Vec<u8>)>,
 }
 
 impl Actor {
@@ -35,6 +44,7 @@ impl Actor {
         messages: mpsc::Receiver<Message>,
         finalized: mpsc::UnboundedReceiver<FinalizedBlock>,
         block_interval: std::time::Duration,
+        snapshots: Option<Snapshots>,
     ) -> Self {
         Self {
             chain,
@@ -43,6 +53,7 @@ impl Actor {
             finalized,
             watchers: Vec::new(),
             block_interval_ms: u64::try_from(block_interval.as_millis()).unwrap_or(u64::MAX),
+            snapshots,
         }
     }
 
@@ -79,6 +90,7 @@ impl Actor {
                     "finalized block"
                 );
                 self.mempool.prune(self.chain.ledger());
+                self.maybe_snapshot(done.height);
                 // A watcher that cannot keep up is dropped (it sees its
                 // stream end and may resubscribe), never waited for.
                 self.watchers
@@ -100,6 +112,33 @@ impl Actor {
                 error!(error = %e, "cannot apply finalized block; stopping");
                 Err(e)
             }
+        }
+    }
+
+    /// Hands a snapshot of the finalized chain to the writer every
+    /// `every` blocks. If the writer is still busy with the previous one,
+    /// this one is skipped (the next comes `every` blocks later).
+    fn maybe_snapshot(&self, height: Height) {
+        let Some(snapshots) = &self.snapshots else {
+            return;
+        };
+        if !height.0.is_multiple_of(snapshots.every.get()) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let payload = self.chain.snapshot();
+        let bytes = payload.len();
+        match snapshots.writer.try_send((height, payload)) {
+            Ok(()) => debug!(
+                height = height.0,
+                bytes,
+                micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "snapshot taken"
+            ),
+            Err(_) => warn!(
+                height = height.0,
+                "snapshot writer busy or stopped: skipping this snapshot"
+            ),
         }
     }
 

@@ -5,5 +5,5 @@
 mod actor;
 mod ingress;
 
-pub(crate) use actor::Actor;
+pub(crate) use actor::{Actor, Snapshots};
 pub use ingress::{Mailbox, Stopped};
