@@ -89,6 +89,7 @@ async fn serve(context: cw_tokio::Context, resolved: Resolved, options: RunOptio
             ..Timeouts::default()
         },
         partition_prefix: "verigrid".into(),
+        snapshot_every: resolved.snapshot_every,
         mailbox_size: MAILBOX,
     };
     let (node, tasks) = verigrid_node::start(context.child("validator"), config, networks)
@@ -106,18 +107,33 @@ async fn serve(context: cw_tokio::Context, resolved: Resolved, options: RunOptio
     .with_context(|| format!("binding the API on {}", resolved.api))?;
     let status = node.status().await.map_err(|e| anyhow!("{e}"))?;
     let ready_ms = started.elapsed().as_millis();
+    let recovery = tasks.recovery;
     if options.json {
         println!(
-            "{{\"ready\":true,\"api\":\"http://{}\",\"p2p\":\"{}\",\"validator\":\"{}\",\"height\":{},\"data_dir\":\"{}\",\"ready_ms\":{ready_ms}}}",
+            "{{\"ready\":true,\"api\":\"http://{}\",\"p2p\":\"{}\",\"validator\":\"{}\",\"height\":{},\"data_dir\":\"{}\",\"ready_ms\":{ready_ms},\"snapshot\":{},\"replayed\":{}}}",
             api.addr(),
             resolved.p2p,
             public_hex(&me),
             status.height.0,
-            resolved.data_dir.display()
+            resolved.data_dir.display(),
+            recovery
+                .snapshot
+                .map_or_else(|| "null".to_owned(), |h| h.0.to_string()),
+            recovery.replayed,
         );
     } else {
+        let recovered = match recovery.snapshot {
+            Some(h) => format!(
+                " (restored the snapshot at height {}, replayed {} blocks)",
+                h.0, recovery.replayed
+            ),
+            None if recovery.replayed > 0 => {
+                format!(" (replayed {} blocks from genesis)", recovery.replayed)
+            }
+            None => String::new(),
+        };
         println!(
-            "{} ready in {ready_ms} ms: API http://{}  p2p {}  chain {chain_id} at height {}  data {}",
+            "{} ready in {ready_ms} ms: API http://{}  p2p {}  chain {chain_id} at height {}{recovered}  data {}",
             options.label,
             api.addr(),
             resolved.p2p,

@@ -2,6 +2,7 @@
 //! authenticated p2p and persistent storage; transfers go in over HTTP, one
 //! validator is SIGKILLed mid-load and restarted. No finalized transaction
 //! may be lost and every validator must agree on every block and state root.
+//! The restarted validator recovers from its newest ledger snapshot.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,7 +14,7 @@
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -49,11 +50,12 @@ struct Net {
 impl Net {
     fn spawn(&mut self, i: usize) {
         let log = File::create(self.dir.join(format!("node-{i}.log"))).unwrap();
+        let out = File::create(self.dir.join(format!("node-{i}.out"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_verigrid"))
             .args(["node", "--config"])
             .arg(self.dir.join(format!("node-{i}.toml")))
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(log)
             .spawn()
             .unwrap();
@@ -181,6 +183,14 @@ fn setup(dir: &Path, base: u16) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Snapshots every 5 blocks, so the restarted validator restores one.
+    for i in 0..VALIDATORS {
+        let path = dir.join(format!("node-{i}.toml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("snapshot_every = 1000", "snapshot_every = 5");
+        assert!(text.contains("snapshot_every = 5"), "{text}");
+        std::fs::write(&path, text).unwrap();
+    }
 }
 
 #[test]
@@ -232,6 +242,13 @@ fn four_processes_survive_a_sigkill_without_losing_a_finalized_transaction() {
     }
     assert!(killed_at.is_some());
     assert!(sent.iter().all(|&n| n >= 20), "admitted {sent:?}");
+    // The restarted validator restored its newest snapshot and replayed
+    // only the blocks after it.
+    wait_until("validator 3 ready", Duration::from_secs(30), &net, || {
+        std::fs::read_to_string(dir.join("node-3.out")).is_ok_and(|t| t.contains("ready"))
+    });
+    let ready = std::fs::read_to_string(dir.join("node-3.out")).unwrap();
+    assert!(ready.contains("restored the snapshot at height"), "{ready}");
 
     // Every admitted transfer is finalized, on every validator, the
     // restarted one included.
