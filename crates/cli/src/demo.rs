@@ -34,6 +34,25 @@ pub struct RunArgs {
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Task slots each device declares (1–256); the ledger ramps a fresh
+    /// device up to them as its results are confirmed.
+    #[arg(long, default_value_t = 16)]
+    pub slots: u16,
+    /// Tasks of the replication-3 warm-up job that adaptive runs start
+    /// with, so devices have records [default: as many as --tasks].
+    #[arg(long)]
+    pub warmup_tasks: Option<u32>,
+    /// Verdicts whose inclusion proofs are built and checked against the
+    /// final state root (every verdict is checked against its job's
+    /// verdict root regardless).
+    #[arg(long, default_value_t = 1_000)]
+    pub proof_samples: u64,
+    /// Benchmark the run: print wall-clock time, where it went (setup,
+    /// signing, signature checks, ledger, routing, proofs), throughput and
+    /// peak memory. E.g. `verigrid sim --devices 157000 --tasks 10000000
+    /// --adversaries 0.2 --slots 256 --bench`.
+    #[arg(long)]
+    pub bench: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,16 +106,22 @@ fn config(args: &RunArgs) -> network::Config {
         reward: args.reward,
         seed: args.seed,
         warmup_tasks: if matches!(args.policy, PolicyArg::Adaptive) {
-            args.tasks
+            args.warmup_tasks.unwrap_or(args.tasks)
         } else {
             0
         },
+        slots: args.slots,
+        proof_samples: args.proof_samples,
     }
 }
 
 pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
+    let bench = args.bench;
     if args.devices < 3 {
         bail!("--devices must be at least 3: replicas need devices of different owners");
+    }
+    if args.slots == 0 || args.slots > 256 {
+        bail!("--slots must be between 1 and 256, got {}", args.slots);
     }
     let config = config(args);
     // `verigrid dev` attests through the real Android verifier with a
@@ -140,16 +165,34 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let r = network::run_with_progress(&config, attester, &mut |p| {
+    let (r, profile) = network::run_profiled(&config, attester, &mut |p| {
         bar.set_length(p.tasks);
         bar.set_position(p.decided);
         bar.set_message(p.height.to_string());
     })?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
+    let peak = peak_memory_kib();
     if args.json {
+        let bench_fields = if bench {
+            format!(
+                ",\"seconds\":{:.3},\"peak_memory_kib\":{},\"setup_s\":{:.3},\"sign_s\":{:.3},\"check_s\":{:.3},\"apply_s\":{:.3},\"route_s\":{:.3},\"prove_s\":{:.3},\"txs\":{},\"threads\":{}",
+                elapsed.as_secs_f64(),
+                peak.unwrap_or(0),
+                profile.setup.as_secs_f64(),
+                profile.sign.as_secs_f64(),
+                profile.check.as_secs_f64(),
+                profile.apply.as_secs_f64(),
+                profile.route.as_secs_f64(),
+                profile.prove.as_secs_f64(),
+                profile.txs,
+                verigrid_sim::parallel::threads(),
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{{\"blocks\":{},\"accepted\":{},\"failed\":{},\"wrong_accepted\":{},\"replicas_per_task\":{:.4},\"liars\":{},\"liars_slashed\":{},\"honest_slashed\":{},\"paid\":{},\"refund\":{},\"proofs_checked\":{},\"state_root\":\"{}\"}}",
+            "{{\"blocks\":{},\"accepted\":{},\"failed\":{},\"wrong_accepted\":{},\"replicas_per_task\":{:.4},\"liars\":{},\"liars_slashed\":{},\"honest_slashed\":{},\"paid\":{},\"refund\":{},\"verdicts_checked\":{},\"proofs_checked\":{},\"state_root\":\"{}\"{bench_fields}}}",
             r.blocks,
             r.accepted,
             r.failed,
@@ -160,6 +203,7 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
             r.honest_slashed,
             r.paid,
             r.refund,
+            r.verdicts_checked,
             r.proofs_checked,
             r.state_root
         );
@@ -174,14 +218,37 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         println!("  paid to devices     {}", r.paid);
         println!("  escrow refunded     {}", r.refund);
         println!(
-            "  proofs verified     {} against state root {}",
-            r.proofs_checked, r.state_root
+            "  verdicts checked    {} against the job's verdict root",
+            r.verdicts_checked
         );
         println!(
-            "  time                {:.2} s, peak memory {}",
-            elapsed.as_secs_f64(),
-            peak_memory().unwrap_or_else(|| "unknown".into())
+            "  proofs verified     {} sampled, against state root {}",
+            r.proofs_checked, r.state_root
         );
+        let memory = peak.map_or_else(|| "unknown".into(), |k| format!("{} MiB", k / 1024));
+        println!(
+            "  time                {:.2} s, peak memory {memory}",
+            elapsed.as_secs_f64(),
+        );
+        if bench {
+            let secs = elapsed.as_secs_f64().max(1e-9);
+            println!(
+                "  where it went       setup {:.1} s · signing {:.1} s · signature and attestation checks {:.1} s · ledger {:.1} s · routing {:.1} s · proofs {:.1} s ({} threads for signing and checks)",
+                profile.setup.as_secs_f64(),
+                profile.sign.as_secs_f64(),
+                profile.check.as_secs_f64(),
+                profile.apply.as_secs_f64(),
+                profile.route.as_secs_f64(),
+                profile.prove.as_secs_f64(),
+                verigrid_sim::parallel::threads(),
+            );
+            println!(
+                "  throughput          {:.0} tasks/s, {:.0} transactions/s ({} transactions)",
+                (f64::from(config.tasks) + f64::from(config.warmup_tasks)) / secs,
+                profile.txs as f64 / secs,
+                profile.txs,
+            );
+        }
     }
     if dev && r.wrong_accepted > 0 {
         bail!("{} wrong results were accepted", r.wrong_accepted);
@@ -189,13 +256,17 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
     Ok(())
 }
 
-/// Peak resident memory of this process (Linux), for the scale figures.
-fn peak_memory() -> Option<String> {
+/// Peak resident memory of this process in KiB (Linux), for the scale
+/// figures.
+fn peak_memory_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(format!("{} MiB", kib / 1024))
+    line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// The heading of the report's scale section, written by hand from
+/// `--bench` runs and kept when the report is regenerated.
+const SCALE_HEADING: &str = "## Scale";
 
 pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     let command = format!(
@@ -241,6 +312,13 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
             text.push_str(&format!("\n![{name}]({name})\n"));
         }
         text.push('\n');
+    }
+    // The scale figures come from `--bench` runs, not from this sweep:
+    // keep that section of an existing report as it is.
+    if let Ok(old) = std::fs::read_to_string(path)
+        && let Some(at) = old.find(SCALE_HEADING)
+    {
+        text.push_str(&old[at..]);
     }
     std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
     print!("{text}");
