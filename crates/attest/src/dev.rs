@@ -25,6 +25,11 @@ use crate::key_description::{
 /// The package name dev agents attest as.
 pub const DEV_AGENT_PACKAGE: &str = "xyz.verigrid.agent";
 
+/// Seed of the development CA every dev and localnet chain trusts (a dev
+/// chain is public by design: anyone may attest to it, no one else
+/// trusts it).
+pub const DEV_CA_SEED: [u8; 32] = [0xde; 32];
+
 /// Why the development CA could not issue a certificate.
 #[derive(Debug, thiserror::Error)]
 #[error("development CA: {0}")]

@@ -5,8 +5,9 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
+use crate::devnet;
 use crate::files::{self, dev_genesis, dev_user, now_ms, random_key, write_network};
 use crate::validator::{self, RunOptions};
 
@@ -36,6 +37,20 @@ pub struct DevArgs {
     /// Print the ready line as JSON.
     #[arg(long)]
     json: bool,
+    /// Also run N device agents on this machine (owned by `dev/user/1…N`)
+    /// and a demo job through them.
+    #[arg(long, default_value_t = 0)]
+    agents: usize,
+    /// How many of those agents lie (return made-up outputs), to watch
+    /// the network catch and slash them.
+    #[arg(long, default_value_t = 0, requires = "agents")]
+    liars: usize,
+    /// Tasks in the demo job.
+    #[arg(long, default_value_t = 12)]
+    demo_tasks: u32,
+    /// Stop once the demo job is verified (for scripts and tests).
+    #[arg(long)]
+    exit_after_demo: bool,
 }
 
 fn free_port() -> Result<u16> {
@@ -44,29 +59,45 @@ fn free_port() -> Result<u16> {
 }
 
 pub fn run(args: &DevArgs) -> Result<()> {
+    if args.liars > args.agents {
+        bail!(
+            "--liars {} is more than --agents {}",
+            args.liars,
+            args.agents
+        );
+    }
+    let mut api = args.api;
+    if args.agents > 0 && api.port() == 0 {
+        // The agents need to know where to connect before the node binds.
+        api.set_port(free_port()?);
+    }
+    let accounts = args.accounts.max(args.agents + 1);
     let dir = &args.data_dir;
     if args.fresh && dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
     let config = dir.join("node-0.toml");
     if !config.exists() {
-        let genesis = dev_genesis(DEV_CHAIN, args.accounts, now_ms())?;
+        let genesis = dev_genesis(DEV_CHAIN, accounts, now_ms())?;
         let key = random_key()?;
-        write_network(dir, &genesis, &[key], free_port()?, args.api.port())?;
+        write_network(dir, &genesis, &[key], free_port()?, api.port())?;
         if !args.json {
             println!(
                 "verigrid dev: new chain {DEV_CHAIN} in {}; funded accounts are \
                  SecretKey::from_label(\"dev/user/N\"), N < {}:",
                 dir.display(),
-                args.accounts
+                accounts
             );
-            for i in 0..args.accounts.min(3) {
+            for i in 0..accounts.min(3) {
                 println!("  dev/user/{i}  {}", dev_user(i).account());
             }
         }
     }
     let mut resolved = files::load(&config)?;
-    resolved.api = args.api;
+    resolved.api = api;
+    if args.agents > 0 {
+        start_demo(args, &format!("http://{api}"), dir.join("agents"))?;
+    }
     // The p2p port of a one-validator network is never dialled: pick a free
     // one each run, so two dev chains never collide.
     let port = free_port()?;
@@ -83,4 +114,51 @@ pub fn run(args: &DevArgs) -> Result<()> {
             exit_after_ready: args.exit_after_ready,
         },
     )
+}
+
+/// Once the API answers: starts the agents, runs the demo job, and (with
+/// `--exit-after-demo`) ends the process with the demo's outcome. The
+/// node's storage is crash-safe, so ending here loses nothing finalized.
+fn start_demo(args: &DevArgs, api: &str, agents_dir: PathBuf) -> Result<()> {
+    let api = api.to_owned();
+    let (agents, liars, tasks, exit) = (
+        args.agents,
+        args.liars,
+        args.demo_tasks,
+        args.exit_after_demo,
+    );
+    std::thread::Builder::new()
+        .name("dev-demo".into())
+        .spawn(move || {
+            let outcome = wait_for_api(&api)
+                .and_then(|()| devnet::start_agents(&api, &agents_dir, agents, liars))
+                .and_then(|()| {
+                    println!("started {agents} agent(s) ({liars} lying); submitting the demo job");
+                    devnet::run_demo(&api, tasks)
+                });
+            if let Err(e) = &outcome {
+                eprintln!("demo: {e:#}");
+            }
+            if exit {
+                std::process::exit(i32::from(outcome.is_err()));
+            }
+        })
+        .context("starting the demo")?;
+    Ok(())
+}
+
+fn wait_for_api(api: &str) -> Result<()> {
+    let client = verigrid_client::Client::new(&[api])?;
+    let started = std::time::Instant::now();
+    loop {
+        match client.status() {
+            Ok(s) if s.height >= 1 => return Ok(()),
+            Ok(_) => {}
+            Err(e) if started.elapsed() > std::time::Duration::from_secs(60) => {
+                return Err(e.into());
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

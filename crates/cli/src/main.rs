@@ -1,10 +1,13 @@
 //! `verigrid`: one command for the dev network, validators, agents, jobs
 //! and simulation (docs/DESIGN.md §10).
 
+mod account;
 mod bench;
 mod demo;
 mod dev;
+mod devnet;
 mod files;
+mod job;
 mod localnet;
 mod validator;
 
@@ -33,6 +36,19 @@ enum Command {
     Demo(demo::RunArgs),
     /// Run one validator from a config file (see `verigrid localnet`).
     Node(NodeArgs),
+    /// Run this machine as a device: attest, follow the owner's policy,
+    /// run assigned tasks, commit and reveal results.
+    Agent(Box<verigrid_agent::cli::AgentArgs>),
+    /// Submit jobs and read their verified results.
+    #[command(subcommand)]
+    Job(job::JobCommand),
+    /// An account's balance and nonce.
+    Account(account::AccountArgs),
+    /// A device's status, stake and reputation.
+    Device(account::DeviceArgs),
+    /// Make or inspect key files.
+    #[command(subcommand)]
+    Keys(account::KeysCommand),
     /// Generate configs and a shared genesis for N validators on
     /// 127.0.0.1, and run them as N `verigrid node` processes.
     Localnet(localnet::LocalnetArgs),
@@ -62,7 +78,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let logs = matches!(
         cli.command,
-        Command::Dev(_) | Command::Node(_) | Command::Localnet(_)
+        Command::Dev(_) | Command::Node(_) | Command::Localnet(_) | Command::Agent(_)
     );
     if logs {
         init_logs();
@@ -82,6 +98,11 @@ fn main() -> ExitCode {
             )
         }),
         Command::Localnet(args) => localnet::run(&args),
+        Command::Agent(args) => verigrid_agent::cli::run(&args),
+        Command::Job(command) => job::run(&command),
+        Command::Account(args) => account::account(&args),
+        Command::Device(args) => account::device(&args),
+        Command::Keys(command) => account::keys(&command),
         Command::Bench(command) => bench::run(&command),
         Command::Sim(args) => match &args.report {
             Some(path) => demo::write_report(&args.run, path),
@@ -100,8 +121,9 @@ fn main() -> ExitCode {
 /// Logs to stderr; `RUST_LOG` filters (default: warnings, and info from
 /// verigrid).
 fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,verigrid_node=info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,verigrid_node=info,verigrid_agent=info")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -45,9 +45,12 @@ impl BlobStore {
             return Ok(hash);
         }
         tokio::fs::create_dir_all(&self.dir).await?;
+        // Unique per write: two uploads of one blob may race.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let temp = self
             .dir
-            .join(format!(".{}.{}.tmp", hash.to_hex(), std::process::id()));
+            .join(format!(".{}.{}.{n}.tmp", hash.to_hex(), std::process::id()));
         tokio::fs::write(&temp, bytes).await?;
         tokio::fs::rename(&temp, &path).await?;
         Ok(hash)
