@@ -268,13 +268,9 @@ pub fn dev_genesis(chain_id: &str, accounts: usize, now_ms: u64) -> Result<Genes
 /// Commit and reveal windows of dev and localnet chains, in blocks.
 pub const DEV_WINDOW_BLOCKS: u64 = 10;
 
-/// Seed of the development attestation CA (the same as the demo's).
-pub const DEV_CA_SEED: [u8; 32] = [0xde; 32];
-
-/// Funded dev account `i`.
-pub fn dev_user(i: usize) -> SecretKey {
-    SecretKey::from_label(&format!("dev/user/{i}"))
-}
+/// Seed of the development attestation CA, and funded dev account `i`.
+pub use verigrid_attest::dev::DEV_CA_SEED;
+pub use verigrid_client::cli::dev_user;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

@@ -14,13 +14,14 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Proc, agent, agent_device, free_base, logs, scratch, user, wait_until};
+use common::{
+    Proc, agent, agent_device, free_base, logs, scratch, submit_wasm_job, user, wait_until,
+};
 use verigrid_client::views::Event;
 use verigrid_client::{Client, Signer};
 use verigrid_ledger::{DeviceStatus, JobStatus, Outcome};
-use verigrid_types::job::{Inputs, JobKind, JobSpec, Limits, Requirements, Verification};
-use verigrid_types::tx::Call;
-use verigrid_types::{Amount, Height, JobId, TaskId};
+use verigrid_types::job::Verification;
+use verigrid_types::{JobId, TaskId};
 
 const TASKS: u32 = 16;
 
@@ -48,26 +49,15 @@ fn submit(client: &Client, n0: u32) -> JobId {
         .map(|i| client.put_blob(&(n0 + 7_919 * i).to_le_bytes()).unwrap())
         .collect();
     let status = client.status().unwrap();
-    let spec = JobSpec {
-        kind: JobKind::Wasm,
-        program,
-        inputs: Inputs::List(inputs),
-        limits: Limits::default(),
-        verification: Verification::replicated(3),
-        requirements: Requirements::default(),
-        reward: Amount(10),
-        deadline: Height(status.height + 3_000),
-    };
-    let escrow = spec.max_cost().unwrap();
     let mut signer = Signer::account(user(0), &status.chain_id, &client.params().unwrap());
-    let tx = signer
-        .sign(client, Call::SubmitJob { spec, escrow })
-        .unwrap();
-    let id = JobId::derive(&user(0).account(), tx.tx.nonce);
-    client
-        .submit_and_wait(&tx, Duration::from_secs(60))
-        .unwrap();
-    id
+    submit_wasm_job(
+        client,
+        &mut signer,
+        program,
+        &inputs,
+        Verification::replicated(3),
+        10,
+    )
 }
 
 #[test]

@@ -13,13 +13,15 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Proc, agent, agent_device, fees_paid, free_base, logs, scratch, user, wait_until};
+use common::{
+    Proc, agent, agent_device, fees_paid, free_base, logs, scratch, submit_wasm_job, user,
+    wait_until,
+};
 use verigrid_client::views::{Event, FinalizedBlock};
 use verigrid_client::{Client, Signer};
 use verigrid_ledger::{JobStatus, Outcome};
-use verigrid_types::job::{Inputs, JobKind, JobSpec, Limits, Requirements, Verification};
-use verigrid_types::tx::Call;
-use verigrid_types::{AccountId, Amount, DeviceId, Height, JobId, TaskId};
+use verigrid_types::job::Verification;
+use verigrid_types::{AccountId, DeviceId, JobId, TaskId};
 
 const VALIDATORS: u16 = 4;
 const AGENTS: usize = 7;
@@ -31,35 +33,6 @@ fn primes_below(n: u32) -> u64 {
     (2..n)
         .filter(|&i| (2..).take_while(|d| d * d <= i).all(|d| i % d != 0))
         .count() as u64
-}
-
-fn submit(
-    client: &Client,
-    signer: &mut Signer,
-    program: verigrid_types::Hash,
-    inputs: &[verigrid_types::Hash],
-    verification: Verification,
-) -> JobId {
-    let height = client.status().unwrap().height;
-    let spec = JobSpec {
-        kind: JobKind::Wasm,
-        program,
-        inputs: Inputs::List(inputs.to_vec()),
-        limits: Limits::default(),
-        verification,
-        requirements: Requirements::default(),
-        reward: Amount(REWARD),
-        deadline: Height(height + 2_000),
-    };
-    let escrow = spec.max_cost().unwrap();
-    let tx = signer
-        .sign(client, Call::SubmitJob { spec, escrow })
-        .unwrap();
-    let id = JobId::derive(&user(0).account(), tx.tx.nonce);
-    client
-        .submit_and_wait(&tx, Duration::from_secs(60))
-        .unwrap();
-    id
 }
 
 #[test]
@@ -161,19 +134,21 @@ fn liars_are_slashed_honest_owners_paid_exactly_and_escrow_returned() {
     let params = client.params().unwrap();
     let chain = client.status().unwrap().chain_id;
     let mut signer = Signer::account(user(0), &chain, &params);
-    let replicated = submit(
+    let replicated = submit_wasm_job(
         &client,
         &mut signer,
         program,
         &inputs,
         Verification::replicated(3),
+        REWARD,
     );
-    let adaptive = submit(
+    let adaptive = submit_wasm_job(
         &client,
         &mut signer,
         program,
         &inputs,
         Verification::adaptive(200_000),
+        REWARD,
     );
 
     let mut blocks: Vec<FinalizedBlock> = Vec::new();

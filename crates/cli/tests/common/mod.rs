@@ -15,11 +15,45 @@ use verigrid_client::views::FinalizedBlock;
 use verigrid_types::codec::Decode as _;
 use verigrid_types::hash::unhex;
 use verigrid_types::tx::{SignedTx, Signer};
-use verigrid_types::{AccountId, DeviceId, SecretKey};
+use verigrid_types::{AccountId, DeviceId};
 
 /// A funded dev account.
-pub fn user(i: usize) -> SecretKey {
-    SecretKey::from_label(&format!("dev/user/{i}"))
+pub use verigrid_client::cli::dev_user as user;
+
+/// Submits a WASM job of `program` over `inputs` as `signer` (an account)
+/// and waits for it to be finalized.
+pub fn submit_wasm_job(
+    client: &Client,
+    signer: &mut verigrid_client::Signer,
+    program: verigrid_types::Hash,
+    inputs: &[verigrid_types::Hash],
+    verification: verigrid_types::job::Verification,
+    reward: u64,
+) -> verigrid_types::JobId {
+    use verigrid_types::job::{Inputs, JobKind, JobSpec, Limits, Requirements};
+    let height = client.status().unwrap().height;
+    let spec = JobSpec {
+        kind: JobKind::Wasm,
+        program,
+        inputs: Inputs::List(inputs.to_vec()),
+        limits: Limits::default(),
+        verification,
+        requirements: Requirements::default(),
+        reward: verigrid_types::Amount(reward),
+        deadline: verigrid_types::Height(height + 3_000),
+    };
+    let escrow = spec.max_cost().unwrap();
+    let tx = signer
+        .sign(client, verigrid_types::tx::Call::SubmitJob { spec, escrow })
+        .unwrap();
+    let Signer::Account(consumer) = tx.tx.signer else {
+        panic!("jobs are submitted by accounts");
+    };
+    let id = verigrid_types::JobId::derive(&consumer, tx.tx.nonce);
+    client
+        .submit_and_wait(&tx, Duration::from_secs(60))
+        .unwrap();
+    id
 }
 
 /// A scratch directory for this test.
