@@ -42,6 +42,10 @@ const TICK: Duration = Duration::from_secs(5);
 const POLICY_EVERY: Duration = Duration::from_secs(15);
 /// Blocks a submitted transaction may take before it is presumed lost.
 const LOST_AFTER_BLOCKS: u64 = 30;
+/// The longest wait between reconnection attempts: long enough not to
+/// hammer a node that is down, short enough that an agent is back within
+/// a commit window after its node restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
 /// How long a one-off transaction (registration, pause) may take.
 const ONE_OFF_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -289,7 +293,7 @@ impl Agent {
                     Err(e) => {
                         warn!("{e}; retrying in {backoff:?}");
                         sleep_unless(stop, backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
                         continue;
                     }
                 }
@@ -308,7 +312,7 @@ impl Agent {
                     Err(e) => {
                         warn!("{e}; will retry");
                         sleep_unless(stop, backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
                         continue;
                     }
                 }
@@ -813,7 +817,7 @@ fn patiently<T>(
             Err(e) if e.is_transient() && !stop.load(Ordering::Relaxed) => {
                 warn!("{e}; retrying in {wait:?}");
                 sleep_unless(stop, wait);
-                wait = (wait * 2).min(Duration::from_secs(10));
+                wait = (wait * 2).min(MAX_BACKOFF);
             }
             Err(e) => return Err(e.into()),
         }

@@ -61,7 +61,6 @@ fn submit(client: &Client, n0: u32) -> JobId {
 }
 
 #[test]
-#[ignore = "unfinished: after the dev node is SIGKILLed and restarted the job does not finish within 240 s; run with --ignored"]
 fn killed_agents_and_nodes_lose_no_finished_result_and_pay_once() {
     let dir = scratch("agent-restart");
     let port = free_base(1, 1) + 100;

@@ -36,7 +36,6 @@ fn primes_below(n: u32) -> u64 {
 }
 
 #[test]
-#[ignore = "not yet run green on a quiet machine; run with --ignored (about 2 minutes)"]
 fn liars_are_slashed_honest_owners_paid_exactly_and_escrow_returned() {
     let dir = scratch("e2e");
     let base = free_base(VALIDATORS, 3);
