@@ -568,6 +568,13 @@ impl Agent {
             .filter(|t| t.in_commit() && !t.committed && !busy.contains(&t.id()))
             .map(DeviceTask::id)
             .collect();
+        debug!(
+            height = listing.height,
+            held = listing.tasks.len(),
+            to_run = to_run.len(),
+            in_flight = busy.len(),
+            "synced with the node"
+        );
         let mut commits = Vec::new();
         for task in to_run {
             let finished = match self.journal.get(&task) {

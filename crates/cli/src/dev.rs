@@ -66,6 +66,15 @@ pub fn run(args: &DevArgs) -> Result<()> {
             args.agents
         );
     }
+    if (1..usize::from(devnet::DEMO_REPLICAS)).contains(&args.agents) {
+        bail!(
+            "--agents {} is too few: the demo job runs every task on {} devices of \
+             different owners; pass --agents {} or more",
+            args.agents,
+            devnet::DEMO_REPLICAS,
+            devnet::DEMO_REPLICAS
+        );
+    }
     let mut api = args.api;
     if args.agents > 0 && api.port() == 0 {
         // The agents need to know where to connect before the node binds.

@@ -42,6 +42,10 @@ pub fn primes_below(n: u32) -> u64 {
     count
 }
 
+/// Replicas of each demo task (from different owners), so at least this
+/// many agents are needed.
+pub const DEMO_REPLICAS: u8 = 3;
+
 /// Starts `agents` agent threads (the last `liars` fabricate outputs),
 /// owned by `dev/user/1…`, with data under `dir`.
 pub fn start_agents(api: &str, dir: &std::path::Path, agents: usize, liars: usize) -> Result<()> {
@@ -102,7 +106,7 @@ pub fn run_demo(api: &str, tasks: u32) -> Result<()> {
         program,
         kind: JobKind::Wasm,
         inputs: inputs.iter().map(|n| n.to_le_bytes().to_vec()).collect(),
-        verification: Verification::replicated(3),
+        verification: Verification::replicated(DEMO_REPLICAS),
         reward: 10,
         deadline_blocks: 1_500,
         limits: Limits::default(),

@@ -17,6 +17,12 @@ use crate::records::{Device, DeviceStatus, Phase, Replica, Task};
 /// Draws per replica before giving up on a task for this block.
 const ATTEMPTS: u64 = 24;
 
+/// The first replicas of a new task, chosen before any is placed.
+struct Plan {
+    devices: Vec<DeviceId>,
+    alone: bool,
+}
+
 /// A Fenwick tree over device weights: weighted draws and weight updates
 /// in O(log n).
 struct Sampler {
@@ -154,25 +160,27 @@ impl Ledger {
                     job: job_id,
                     index: job.next_task,
                 };
-                let adaptive = job.spec.verification.adaptive;
-                let replicas = job.spec.verification.replicas;
+                let spec = job.spec.clone();
+                // A task starts with all of its first replicas or waits:
+                // devices holding part of a set would sit idle until the
+                // commit window closed, and the task would then go on with
+                // fewer replicas than the job paid for.
+                let Some(plan) = self.plan(id, &spec, &sampler, budget) else {
+                    break;
+                };
                 self.tasks.insert(
                     id,
                     Task {
                         replicas: Vec::new(),
                         phase: Phase::Commit,
                         deadline: self.height,
-                        wanted: if adaptive { 1 } else { replicas },
-                        solo: adaptive,
+                        wanted: 0,
+                        solo: plan.alone,
                         spot_checked: false,
                     },
                 );
-                self.fill(id, &mut sampler, &mut budget);
-                if self.tasks.get(&id).is_some_and(|t| t.replicas.is_empty()) {
-                    // Nobody can take it now: try again next block.
-                    self.tasks.remove(&id);
-                    self.needs_replicas.remove(&id);
-                    break;
+                for device in plan.devices {
+                    self.place(id, device, plan.alone, &mut sampler, &mut budget);
                 }
                 if let Some(job) = self.jobs.get_mut(&job_id) {
                     job.next_task += 1;
@@ -214,7 +222,6 @@ impl Ledger {
                     .get(&device_id)
                     .is_some_and(|d| self.solo_eligible(d));
             if let Some(task) = self.tasks.get_mut(&id) {
-                task.replicas.push(Replica::assigned(device_id));
                 if first_of_solo && !alone {
                     // Not trusted enough to run alone: full replication.
                     task.solo = false;
@@ -222,28 +229,76 @@ impl Ledger {
                 }
                 task.wanted = task.wanted.saturating_sub(1);
             }
-            if let Some(device) = self.devices.get_mut(&device_id) {
-                device.running += 1;
-                if matches!(device.status, DeviceStatus::Jailed(_)) {
-                    device.status = DeviceStatus::Active;
-                }
-                sampler.set(&device_id, weight(device));
-            }
-            *budget -= 1;
-            self.events.push(Event::Assigned {
-                task: id,
-                device: device_id,
-                solo: alone,
-            });
-            // Each new replica gets a full commit window.
-            let deadline = self.height.plus(self.params.commit_blocks.max(1));
-            self.arm(id, deadline);
+            self.place(id, device_id, alone, sampler, budget);
         }
         if self.tasks.get(&id).is_some_and(|t| t.wanted == 0) {
             self.needs_replicas.remove(&id);
         } else {
             self.needs_replicas.insert(id);
         }
+    }
+
+    /// The devices a new task starts with: every replica it needs up
+    /// front (one for a device trusted to run alone), drawn the way
+    /// [`Self::fill`] draws, or `None` if they are not all available now.
+    fn plan(&self, id: TaskId, spec: &JobSpec, sampler: &Sampler, budget: u32) -> Option<Plan> {
+        let rule = spec.verification;
+        let mut want = usize::from(if rule.adaptive { 1 } else { rule.replicas }).max(1);
+        let budget = usize::try_from(budget).unwrap_or(usize::MAX);
+        let mut chosen: Vec<Replica> = Vec::with_capacity(want);
+        let mut taken: Vec<AccountId> = Vec::with_capacity(2 * want);
+        let mut alone = false;
+        while chosen.len() < want {
+            if chosen.len() >= budget {
+                return None;
+            }
+            let ordinal = chosen.len() as u64;
+            let device_id = self.pick(id, ordinal, spec, &taken, &chosen, sampler)?;
+            let device = self.devices.get(&device_id)?;
+            if rule.adaptive && chosen.is_empty() {
+                alone = self.solo_eligible(device);
+                if !alone {
+                    want = usize::from(rule.replicas).max(1);
+                }
+            }
+            taken.push(device.owner);
+            taken.extend(device.pool);
+            chosen.push(Replica::assigned(device_id));
+        }
+        Some(Plan {
+            devices: chosen.into_iter().map(|r| r.device).collect(),
+            alone,
+        })
+    }
+
+    /// Gives `device_id` a replica of task `id`: it counts against the
+    /// device's slots, is announced, and gets a full commit window.
+    fn place(
+        &mut self,
+        id: TaskId,
+        device_id: DeviceId,
+        alone: bool,
+        sampler: &mut Sampler,
+        budget: &mut u32,
+    ) {
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.replicas.push(Replica::assigned(device_id));
+        }
+        if let Some(device) = self.devices.get_mut(&device_id) {
+            device.running += 1;
+            if matches!(device.status, DeviceStatus::Jailed(_)) {
+                device.status = DeviceStatus::Active;
+            }
+            sampler.set(&device_id, weight(device));
+        }
+        *budget = budget.saturating_sub(1);
+        self.events.push(Event::Assigned {
+            task: id,
+            device: device_id,
+            solo: alone,
+        });
+        let deadline = self.height.plus(self.params.commit_blocks.max(1));
+        self.arm(id, deadline);
     }
 
     fn pick(

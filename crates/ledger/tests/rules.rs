@@ -325,6 +325,61 @@ fn cancelling_a_job_refunds_its_unused_escrow() {
 }
 
 #[test]
+fn a_task_starts_with_all_its_replicas_or_waits() {
+    let consumer = key("consumer");
+    let owners: Vec<_> = (0..4).map(|i| key(&format!("o{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, 1_000_000));
+    let mut chain = Chain::new(&funded);
+    // Four new devices: one slot each until they earn a record.
+    for (i, o) in owners.iter().enumerate() {
+        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
+    }
+    let job = chain.submit(&consumer, 2, Verification::replicated(3), 2);
+    let live: Vec<_> = chain
+        .ledger
+        .tasks()
+        .map(|(id, t)| (id.index, t.replicas.len()))
+        .collect();
+    assert_eq!(
+        live,
+        vec![(0, 3)],
+        "task 1 waits for three free devices instead of holding the fourth"
+    );
+    chain.run_until_idle(1_000);
+    let j = chain.ledger.job(&job).unwrap();
+    assert_eq!(j.accepted, 2);
+    let verdicts: Vec<_> = chain
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Verdict(v) if v.task.job == job => Some(v.agreeing.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(verdicts, vec![3, 3], "each task ran on all three replicas");
+    assert!(
+        !chain
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Missed { .. })),
+        "no device held a task it could not act on"
+    );
+
+    // Two owners cannot make three replicas: the job waits, holding nobody.
+    let mut small = Chain::new(&[
+        (&owners[0], 100_000),
+        (&owners[1], 100_000),
+        (&consumer, 1_000_000),
+    ]);
+    small.register(&owners[0], "s0", Behaviour::Honest, 1_000);
+    small.register(&owners[1], "s1", Behaviour::Honest, 1_000);
+    small.submit(&consumer, 1, Verification::replicated(3), 2);
+    small.run_until_idle(50);
+    assert_eq!(small.ledger.live_tasks(), 0);
+}
+
+#[test]
 fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
     let consumer = key("consumer");
     let owners: Vec<_> = (0..5).map(|i| key(&format!("o{i}"))).collect();
