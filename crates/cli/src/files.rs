@@ -9,6 +9,7 @@
 //! data_dir = "node-0"         # relative paths are relative to this file
 //! genesis = "genesis.json"
 //! snapshot_every = 1000       # ledger snapshot every N blocks (0: never)
+//! api_rate_limit = 2000       # API requests/s per client IP (0: unlimited)
 //! [[peers]]                   # every validator, this one included
 //! key = "…64 hex public key…"
 //! address = "127.0.0.1:7000"
@@ -47,6 +48,11 @@ pub struct NodeFile {
     /// [`DEFAULT_SNAPSHOT_EVERY`]; 0: never, restarts replay from genesis).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_every: Option<u64>,
+    /// API requests per second each client IP may make, with bursts of
+    /// twice that; more get 429 with `Retry-After` (absent: 2,000; 0: no
+    /// limit, for a node only you can reach).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_rate_limit: Option<u32>,
     /// Every validator's public key and p2p address.
     pub peers: Vec<PeerEntry>,
 }
@@ -101,6 +107,7 @@ pub struct Resolved {
     pub validators: Vec<PublicKey>,
     pub peers: Vec<(PublicKey, SocketAddr)>,
     pub snapshot_every: Option<std::num::NonZeroU64>,
+    pub rate_limit: Option<verigrid_node::api::RateLimit>,
 }
 
 pub fn key_hex(key: &PrivateKey) -> String {
@@ -232,6 +239,10 @@ pub fn load(config: &Path) -> Result<Resolved> {
         snapshot_every: std::num::NonZeroU64::new(
             file.snapshot_every.unwrap_or(DEFAULT_SNAPSHOT_EVERY),
         ),
+        rate_limit: file.api_rate_limit.map_or(
+            Some(verigrid_node::api::RateLimit::DEFAULT),
+            verigrid_node::api::RateLimit::per_second,
+        ),
     })
 }
 
@@ -322,6 +333,7 @@ pub fn write_network(
             data_dir: PathBuf::from(format!("node-{i}")),
             genesis: PathBuf::from("genesis.json"),
             snapshot_every: Some(DEFAULT_SNAPSHOT_EVERY),
+            api_rate_limit: None,
             peers: peers.clone(),
         };
         let path = dir.join(format!("node-{i}.toml"));

@@ -95,16 +95,17 @@ async fn serve(context: cw_tokio::Context, resolved: Resolved, options: RunOptio
     let (node, tasks) = verigrid_node::start(context.child("validator"), config, networks)
         .await
         .context("starting the validator")?;
-    let api = api::start(
-        node.clone(),
-        ApiConfig::new(
+    let api_config = ApiConfig {
+        rate_limit: resolved.rate_limit,
+        ..ApiConfig::new(
             resolved.api,
             resolved.data_dir.join("blobs"),
             chain_id.clone(),
-        ),
-    )
-    .await
-    .with_context(|| format!("binding the API on {}", resolved.api))?;
+        )
+    };
+    let api = api::start(node.clone(), api_config)
+        .await
+        .with_context(|| format!("binding the API on {}", resolved.api))?;
     let status = node.status().await.map_err(|e| anyhow!("{e}"))?;
     let ready_ms = started.elapsed().as_millis();
     let recovery = tasks.recovery;

@@ -10,6 +10,7 @@
 )]
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -460,6 +461,82 @@ fn malformed_and_refused_input_gets_a_json_error_and_the_node_keeps_serving() {
 }
 
 /// Polls `GET path` until `done` holds for the JSON body.
+#[test]
+fn a_flooding_client_gets_429_with_retry_after_and_the_node_keeps_serving() {
+    with_node(
+        "flood",
+        MempoolConfig::default(),
+        Duration::from_millis(100),
+        |node, base| async move {
+            // A second API on the same node, with a limit a test can hit.
+            let dir = temp_dir("flood-blobs");
+            let mut config = ApiConfig::new("127.0.0.1:0".parse().unwrap(), dir, CHAIN.into());
+            config.rate_limit = Some(api::RateLimit {
+                per_second: NonZeroU32::new(5).unwrap(),
+                burst: NonZeroU32::new(10).unwrap(),
+            });
+            let server = api::start(node, config).await.unwrap();
+            let limited = format!("http://{}", server.addr());
+            let client = reqwest::Client::new();
+
+            let mut served = 0;
+            let mut refused = None;
+            for _ in 0..100 {
+                let r = client
+                    .get(format!("{limited}/v1/status"))
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() == 429 {
+                    refused = Some(r);
+                    break;
+                }
+                assert_eq!(r.status(), 200);
+                served += 1;
+            }
+            let refused = refused.expect("a client over its limit is refused");
+            assert!(served >= 10, "the burst is served first ({served})");
+            let retry: u64 = refused.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(retry, 1, "the next token is under a second away");
+            let (status, body) = json(refused).await;
+            assert_error(status, &body, 429);
+            let error = body["error"].as_str().unwrap();
+            assert!(
+                error.contains("too many requests from 127.0.0.1"),
+                "{error}"
+            );
+
+            // The node itself is not stalled: its other API answers at once,
+            // and after Retry-After the flooder is served again.
+            let r = client
+                .get(format!("{base}/v1/status"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            tokio::time::sleep(Duration::from_secs(retry)).await;
+            let metrics = client
+                .get(format!("{limited}/metrics"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(metrics.status(), 200);
+            let text = metrics.text().await.unwrap();
+            assert!(
+                text.lines().any(
+                    |l| l.starts_with("verigrid_api_rate_limited_total ") && !l.ends_with(" 0")
+                ),
+                "{text}"
+            );
+            server.stop();
+        },
+    );
+}
+
 async fn poll(client: &reqwest::Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
         let (status, body) = json(client.get(url).send().await.unwrap()).await;

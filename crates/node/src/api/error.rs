@@ -64,6 +64,20 @@ impl ApiError {
         }
     }
 
+    /// 429: this client sent more than its share; `retry_after` is when
+    /// its next request will be served.
+    pub fn too_many_requests(error: impl Into<String>, retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                error,
+                "wait the Retry-After seconds; batch work into fewer requests (one \
+                 transaction carries many commits or reveals), or run your own node",
+            )
+        }
+    }
+
     /// 503: the node is shutting down.
     pub fn stopped() -> Self {
         Self::unavailable("the node is shutting down", Duration::from_secs(5))

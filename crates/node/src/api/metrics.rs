@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use verigrid_ledger::Event;
+use verigrid_ledger::{Event, Outcome};
 
 use crate::chain::Finalized;
 use crate::node::Node;
@@ -26,6 +26,10 @@ pub struct Metrics {
     txs: AtomicU64,
     rejected: AtomicU64,
     verdicts: AtomicU64,
+    /// Verdicts that accepted a result.
+    accepted: AtomicU64,
+    /// Devices slashed for disagreeing with a quorum.
+    slashes: AtomicU64,
     /// Last block's finality latency (block time → finalized here), ms.
     latency_ms: AtomicU64,
     /// Sum of finality latencies, ms (with `blocks`, the mean).
@@ -34,6 +38,8 @@ pub struct Metrics {
     txs_per_sec: AtomicU64,
     /// f64 bits.
     verdicts_per_sec: AtomicU64,
+    /// Requests answered 429 by the per-client limit.
+    rate_limited: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -66,20 +72,21 @@ impl Metrics {
         let txs = u64::try_from(block.results.len()).unwrap_or(u64::MAX);
         let rejected =
             u64::try_from(block.results.iter().filter(|r| r.is_err()).count()).unwrap_or(u64::MAX);
-        let verdicts = u64::try_from(
-            block
-                .events
-                .iter()
-                .filter(|e| matches!(e, Event::Verdict(_)))
-                .count(),
-        )
-        .unwrap_or(u64::MAX);
+        let count = |is: &dyn Fn(&Event) -> bool| {
+            u64::try_from(block.events.iter().filter(|e| is(e)).count()).unwrap_or(u64::MAX)
+        };
+        let verdicts = count(&|e| matches!(e, Event::Verdict(_)));
+        let accepted =
+            count(&|e| matches!(e, Event::Verdict(v) if matches!(v.outcome, Outcome::Accepted(_))));
+        let slashes = count(&|e| matches!(e, Event::Slashed { .. }));
         let latency = now.saturating_sub(block.time.0);
         self.height.store(block.height.0, Ordering::Relaxed);
         self.blocks.fetch_add(1, Ordering::Relaxed);
         self.txs.fetch_add(txs, Ordering::Relaxed);
         self.rejected.fetch_add(rejected, Ordering::Relaxed);
         self.verdicts.fetch_add(verdicts, Ordering::Relaxed);
+        self.accepted.fetch_add(accepted, Ordering::Relaxed);
+        self.slashes.fetch_add(slashes, Ordering::Relaxed);
         self.latency_ms.store(latency, Ordering::Relaxed);
         self.latency_sum_ms.fetch_add(latency, Ordering::Relaxed);
 
@@ -103,6 +110,11 @@ impl Metrics {
                     .store(per(v).to_bits(), Ordering::Relaxed);
             }
         }
+    }
+
+    /// One request refused by the per-client limit.
+    pub(crate) fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition of the figures plus `mempool`.
@@ -150,6 +162,18 @@ impl Metrics {
             get(&self.verdicts).to_string(),
         );
         metric(
+            "verigrid_accepted_results_total",
+            "counter",
+            "Verdicts in finalized blocks that accepted a result.",
+            get(&self.accepted).to_string(),
+        );
+        metric(
+            "verigrid_slashes_total",
+            "counter",
+            "Devices slashed in finalized blocks for disagreeing with a quorum.",
+            get(&self.slashes).to_string(),
+        );
+        metric(
             "verigrid_finality_latency_seconds",
             "gauge",
             "Block time to finalized on this node, last block.",
@@ -172,6 +196,12 @@ impl Metrics {
             "gauge",
             "Verdicts per second over the last 20 blocks.",
             rate(&self.verdicts_per_sec).to_string(),
+        );
+        metric(
+            "verigrid_api_rate_limited_total",
+            "counter",
+            "API requests refused with 429 because their client was over its limit.",
+            get(&self.rate_limited).to_string(),
         );
         metric(
             "verigrid_mempool_transactions",

@@ -16,11 +16,13 @@
 //!
 //! Every error is JSON `{"error", "hint"}` with a meaningful status; bodies
 //! are size-limited before they are read; no input can make a handler
-//! panic. Each request runs in a tracing span.
+//! panic; a client over its request limit gets 429 with `Retry-After`
+//! ([`RateLimit`]). Each request runs in a tracing span.
 
 mod blobs;
 mod error;
 mod metrics;
+mod ratelimit;
 mod routes;
 mod stream;
 pub mod views;
@@ -42,6 +44,7 @@ use tracing::{Instrument as _, debug, info_span};
 pub use blobs::BlobStore;
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use ratelimit::RateLimit;
 
 use crate::node::Node;
 
@@ -58,10 +61,12 @@ pub struct ApiConfig {
     pub max_tx_bytes: usize,
     /// Largest accepted blob.
     pub max_blob_bytes: usize,
+    /// Requests each client IP may make (`None`: unlimited).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl ApiConfig {
-    /// Defaults: 64 KiB transactions, 16 MiB blobs.
+    /// Defaults: 64 KiB transactions, 16 MiB blobs, [`RateLimit::DEFAULT`].
     #[must_use]
     pub fn new(listen: SocketAddr, blob_dir: PathBuf, chain_id: String) -> Self {
         Self {
@@ -70,6 +75,7 @@ impl ApiConfig {
             chain_id,
             max_tx_bytes: 64 * 1024,
             max_blob_bytes: 16 * 1024 * 1024,
+            rate_limit: Some(RateLimit::DEFAULT),
         }
     }
 }
@@ -115,6 +121,9 @@ impl Drop for Server {
 /// The API's routes over `node` (for embedding, or for tests that drive
 /// it without a socket).
 pub fn router(node: Node, config: &ApiConfig, metrics: Arc<Metrics>) -> Router {
+    let limiter = config
+        .rate_limit
+        .map(|limit| ratelimit::Limiter::new(limit, Arc::clone(&metrics)));
     let state = AppState {
         node,
         blobs: BlobStore::new(config.blob_dir.clone()),
@@ -124,7 +133,7 @@ pub fn router(node: Node, config: &ApiConfig, metrics: Arc<Metrics>) -> Router {
     };
     // Hex doubles the size; allow a little whitespace around it.
     let tx_limit = config.max_tx_bytes.saturating_mul(2).saturating_add(64);
-    Router::new()
+    let router = Router::new()
         .route(
             "/v1/txs",
             post(routes::submit_tx).layer(DefaultBodyLimit::max(tx_limit)),
@@ -148,7 +157,13 @@ pub fn router(node: Node, config: &ApiConfig, metrics: Arc<Metrics>) -> Router {
         .route("/v1/stream", get(stream::finalized_blocks))
         .route("/openapi.json", get(routes::openapi))
         .route("/metrics", get(routes::metrics))
-        .fallback(routes::not_found)
+        .fallback(routes::not_found);
+    // Outermost last: a request is traced, then limited, then routed.
+    let router = match limiter {
+        Some(limiter) => router.layer(middleware::from_fn_with_state(limiter, ratelimit::limit)),
+        None => router,
+    };
+    router
         .layer(middleware::from_fn(trace_request))
         .with_state(state)
 }
@@ -184,6 +199,7 @@ pub async fn start(node: Node, config: ApiConfig) -> std::io::Result<Server> {
     let follower = tokio::spawn(Arc::clone(&metrics).follow(node.clone()));
     let app = router(node, &config, metrics);
     let task = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "API server stopped");
         }

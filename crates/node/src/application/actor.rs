@@ -7,7 +7,7 @@ use std::sync::Arc;
 use commonware_runtime::{Handle, Spawner};
 use commonware_utils::Acknowledgement as _;
 use commonware_utils::channel::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info, info_span, warn};
 use verigrid_types::{Hash, Height, Timestamp};
 
 use super::ingress::{FinalizedBlock, Message, Step};
@@ -81,6 +81,8 @@ impl Actor {
     }
 
     fn finalize(&mut self, block: &Block) -> Result<(), ChainError> {
+        let _span =
+            info_span!("finalize", height = block.height.0, txs = block.txs.len()).entered();
         match self.chain.finalize(block) {
             Ok(Some(done)) => {
                 info!(
@@ -150,6 +152,8 @@ impl Actor {
                 now,
                 reply,
             } => {
+                let _span =
+                    info_span!("propose", parent = ancestry.first().map(|b| b.height.0)).entered();
                 let step = match ancestry.split_first() {
                     None => Step::Done(None),
                     Some((parent, _))
@@ -189,6 +193,8 @@ impl Actor {
                 now,
                 reply,
             } => {
+                let _span =
+                    info_span!("verify", height = ancestry.first().map(|b| b.height.0)).entered();
                 let step = match ancestry.split_first() {
                     None => Step::Done(false),
                     Some((block, ancestors)) => self.connect(block, ancestors, now, ancestry.len()),
