@@ -310,7 +310,13 @@ fn submit(args: &SubmitArgs) -> Result<()> {
         args.net.json,
     )?;
     let results = collect_results(&client, &id)?;
-    print_results(&results, args.net.json);
+    if args.net.json {
+        // One object, so a script gets the job id with its results.
+        let results: Vec<Value> = results.iter().map(result_json).collect();
+        println!("{}", json!({ "job": id.0.to_hex(), "results": results }));
+    } else {
+        print_results(&results, false);
+    }
     Ok(())
 }
 
@@ -413,6 +419,7 @@ fn result_json(r: &TaskResult) -> Value {
         "agreeing": r.agreeing,
         "disagreeing": r.disagreeing,
         "output_hex": r.output.as_ref().map(|o| verigrid_types::hash::hex(o)),
+        // `collect_results` returns only verdicts whose proof checked out.
         "proof_verified": true,
         "state_root": r.state_root.to_hex(),
         "height": r.height.0,

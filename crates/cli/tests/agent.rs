@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{
-    Proc, agent, agent_device, free_base, logs, scratch, submit_wasm_job, user, wait_until,
+    Proc, agent, agent_device, dev_node, free_base, logs, scratch, submit_wasm_job, user,
+    wait_until,
 };
 use verigrid_client::views::Event;
 use verigrid_client::{Client, Signer};
@@ -24,22 +25,6 @@ use verigrid_types::job::Verification;
 use verigrid_types::{JobId, TaskId};
 
 const TASKS: u32 = 16;
-
-fn dev_node(dir: &std::path::Path, port: u16) -> Proc {
-    Proc::start(
-        dir,
-        "node",
-        &[
-            "dev".into(),
-            "--data-dir".into(),
-            dir.join("chain").display().to_string(),
-            "--api".into(),
-            format!("127.0.0.1:{port}"),
-            "--accounts".into(),
-            "8".into(),
-        ],
-    )
-}
 
 fn submit(client: &Client, n0: u32) -> JobId {
     let program = client

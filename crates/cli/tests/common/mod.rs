@@ -1,7 +1,13 @@
 //! Processes for end-to-end tests: validators and agents as real
 //! `verigrid` processes on 127.0.0.1, killed with SIGKILL on drop.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -54,6 +60,24 @@ pub fn submit_wasm_job(
         .submit_and_wait(&tx, Duration::from_secs(60))
         .unwrap();
     id
+}
+
+/// A `verigrid dev` validator with its chain under `dir` and its API on
+/// 127.0.0.1:`port` (8 funded dev accounts).
+pub fn dev_node(dir: &Path, port: u16) -> Proc {
+    Proc::start(
+        dir,
+        "node",
+        &[
+            "dev".into(),
+            "--data-dir".into(),
+            dir.join("chain").display().to_string(),
+            "--api".into(),
+            format!("127.0.0.1:{port}"),
+            "--accounts".into(),
+            "8".into(),
+        ],
+    )
 }
 
 /// A scratch directory for this test.
