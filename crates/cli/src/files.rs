@@ -333,7 +333,9 @@ pub fn write_network(
             data_dir: PathBuf::from(format!("node-{i}")),
             genesis: PathBuf::from("genesis.json"),
             snapshot_every: Some(DEFAULT_SNAPSHOT_EVERY),
-            api_rate_limit: None,
+            // Every client of a loopback network is one IP (127.0.0.1):
+            // a per-client limit would only throttle its one user.
+            api_rate_limit: Some(0),
             peers: peers.clone(),
         };
         let path = dir.join(format!("node-{i}.toml"));
