@@ -43,6 +43,10 @@ struct Device {
     committed: HashMap<TaskId, (Hash, [u8; 32])>,
     /// Reveals open, not yet revealed.
     to_reveal: BTreeSet<TaskId>,
+    /// A commit transaction of this device is not finalized yet.
+    committing: bool,
+    /// A reveal transaction of this device is not finalized yet.
+    revealing: bool,
 }
 
 impl Device {
@@ -59,10 +63,13 @@ impl Device {
     }
 
     /// This round's transactions: all pending commits in one, all open
-    /// reveals in another.
-    fn round(&mut self, chain: &str, fee: Amount) -> Vec<(SignedTx, Kind, usize)> {
+    /// reveals in another. Like an agent, a device has at most one of each
+    /// in flight, so the offered load follows what the chain includes
+    /// instead of queueing past the commit and reveal windows.
+    fn round(&mut self, chain: &str, fee: Amount) -> Vec<(SignedTx, Kind)> {
         let mut txs = Vec::new();
-        if !self.to_commit.is_empty() {
+        if !self.to_commit.is_empty() && !self.committing {
+            self.committing = true;
             let tasks = std::mem::take(&mut self.to_commit);
             let commits: Vec<Commit> = tasks
                 .into_iter()
@@ -76,14 +83,12 @@ impl Device {
                     }
                 })
                 .collect();
-            let n = commits.len();
             txs.push((
                 self.tx(chain, fee, Call::CommitResults { commits }),
                 Kind::Commit,
-                n,
             ));
         }
-        if !self.to_reveal.is_empty() {
+        if !self.to_reveal.is_empty() && !self.revealing {
             let reveals: Vec<Reveal> = std::mem::take(&mut self.to_reveal)
                 .into_iter()
                 .filter_map(|task| {
@@ -96,12 +101,11 @@ impl Device {
                     })
                 })
                 .collect();
-            let n = reveals.len();
-            if n > 0 {
+            if !reveals.is_empty() {
+                self.revealing = true;
                 txs.push((
                     self.tx(chain, fee, Call::RevealResults { reveals }),
                     Kind::Reveal,
-                    n,
                 ));
             }
         }
@@ -125,6 +129,8 @@ enum Kind {
 struct Pending {
     sent: Instant,
     kind: Kind,
+    /// Index of the device that sent it.
+    device: usize,
 }
 
 /// The figures of one run.
@@ -220,6 +226,8 @@ fn register(
             to_commit: BTreeSet::new(),
             committed: HashMap::new(),
             to_reveal: BTreeSet::new(),
+            committing: false,
+            revealing: false,
         });
     }
     api.submit_all(txs.iter().collect())?;
@@ -367,9 +375,20 @@ pub fn run(args: &NodeBench) -> Result<()> {
                 tally
                     .latencies
                     .push(block.at.saturating_duration_since(p.sent));
+                let device = devices.get_mut(p.device);
                 match p.kind {
-                    Kind::Commit => tally.commit_txs += 1,
-                    Kind::Reveal => tally.reveal_txs += 1,
+                    Kind::Commit => {
+                        tally.commit_txs += 1;
+                        if let Some(d) = device {
+                            d.committing = false;
+                        }
+                    }
+                    Kind::Reveal => {
+                        tally.reveal_txs += 1;
+                        if let Some(d) = device {
+                            d.revealing = false;
+                        }
+                    }
                 }
             }
         }
@@ -426,14 +445,25 @@ pub fn run(args: &NodeBench) -> Result<()> {
         }
         // One round: every device sends what it can, in parallel.
         let mut txs = Vec::new();
-        for d in &mut devices {
-            txs.extend(d.round(&api.chain, api.fee));
+        for (i, d) in devices.iter_mut().enumerate() {
+            txs.extend(
+                d.round(&api.chain, api.fee)
+                    .into_iter()
+                    .map(|(tx, kind)| (tx, kind, i)),
+            );
         }
         if !txs.is_empty() {
             tally.rounds += 1;
             let sent = Instant::now();
-            for (tx, kind, _) in &txs {
-                pending.insert(tx.id().to_hex(), Pending { sent, kind: *kind });
+            for (tx, kind, device) in &txs {
+                pending.insert(
+                    tx.id().to_hex(),
+                    Pending {
+                        sent,
+                        kind: *kind,
+                        device: *device,
+                    },
+                );
             }
             api.submit_all(txs.iter().map(|(tx, _, _)| tx).collect())?;
         }
