@@ -92,7 +92,12 @@ impl IntoResponse for ApiError {
         });
         let mut response = (self.status, body).into_response();
         if let Some(after) = self.retry_after {
-            let secs = after.as_secs().max(1);
+            // Whole seconds, rounded up: a client that waits this long is
+            // served.
+            let secs = after
+                .as_secs()
+                .saturating_add(u64::from(after.subsec_nanos() > 0))
+                .max(1);
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
