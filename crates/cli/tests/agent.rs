@@ -14,10 +14,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{
-    Proc, agent, agent_device, dev_node, free_base, logs, scratch, submit_wasm_job, user,
-    wait_until,
-};
+use common::{Dev, Proc, agent, agent_device, agent_logs, logs, submit_wasm_job, user, wait_until};
 use verigrid_client::views::Event;
 use verigrid_client::{Client, Signer};
 use verigrid_ledger::{DeviceStatus, JobStatus, Outcome};
@@ -47,20 +44,9 @@ fn submit(client: &Client, n0: u32) -> JobId {
 
 #[test]
 fn killed_agents_and_nodes_lose_no_finished_result_and_pay_once() {
-    let dir = scratch("agent-restart");
-    let port = free_base(1, 1) + 100;
-    let api = vec![format!("http://127.0.0.1:{port}")];
-    let mut node = dev_node(&dir, port);
-    let client = Client::new(&api).unwrap();
-    let mut paths = vec![node.log.clone()];
-    paths.extend((0..4).map(|i| dir.join(format!("agent-{i}.log"))));
-    let all_logs = || logs(&paths);
-    wait_until(
-        "the dev node starts",
-        Duration::from_secs(60),
-        all_logs,
-        || client.status().is_ok_and(|s| s.height >= 1),
-    );
+    let mut dev = Dev::start("agent-restart", 1, &agent_logs(4));
+    let (dir, client, api) = (dev.dir.clone(), dev.client.clone(), vec![dev.api.clone()]);
+    let all_logs = || logs(&dev.paths);
     let mut agents: Vec<Proc> = (0..4).map(|i| agent(&dir, i, i + 1, &api, false)).collect();
     wait_until(
         "the agents register",
@@ -101,9 +87,9 @@ fn killed_agents_and_nodes_lose_no_finished_result_and_pay_once() {
 
     // Then the node itself, mid-job.
     std::thread::sleep(Duration::from_millis(1_500));
-    node.kill();
+    dev.node.kill();
     std::thread::sleep(Duration::from_secs(2));
-    node.restart();
+    dev.node.restart();
     wait_until(
         "the node comes back",
         Duration::from_secs(60),
@@ -169,23 +155,9 @@ fn killed_agents_and_nodes_lose_no_finished_result_and_pay_once() {
 
 #[test]
 fn a_device_outside_policy_takes_no_work_and_a_forged_one_is_refused() {
-    let dir = scratch("agent-policy");
-    let port = free_base(1, 2) + 100;
-    let api = vec![format!("http://127.0.0.1:{port}")];
-    let node = dev_node(&dir, port);
-    let client = Client::new(&api).unwrap();
-    let paths = vec![
-        node.log.clone(),
-        dir.join("hot.log"),
-        dir.join("forged.log"),
-    ];
-    let all_logs = || logs(&paths);
-    wait_until(
-        "the dev node starts",
-        Duration::from_secs(60),
-        all_logs,
-        || client.status().is_ok_and(|s| s.height >= 1),
-    );
+    let dev = Dev::start("agent-policy", 2, &["hot.log".into(), "forged.log".into()]);
+    let (dir, client, api) = (dev.dir.clone(), dev.client.clone(), vec![dev.api.clone()]);
+    let all_logs = || dev.logs();
 
     // On battery: the agent keeps its key but does not register (or pauses).
     let on_battery = Proc::start(

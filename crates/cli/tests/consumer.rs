@@ -9,11 +9,9 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use common::{agent, agent_device, dev_node, free_base, logs, scratch, wait_until};
+use common::{Dev, agent, agent_device, agent_logs};
 use serde_json::Value;
-use verigrid_client::Client;
 
 fn primes_below(n: u32) -> u64 {
     (2..n)
@@ -61,20 +59,9 @@ fn write_inputs(dir: &Path, ns: &[u32]) -> Vec<String> {
 
 #[test]
 fn a_developer_submits_a_job_reads_proven_results_and_cancels_one() {
-    let dir = scratch("consumer");
-    let port = free_base(1, 4) + 100;
-    let api = format!("http://127.0.0.1:{port}");
-    let node = dev_node(&dir, port);
-    let client = Client::new(std::slice::from_ref(&api)).unwrap();
-    let mut paths = vec![node.log.clone()];
-    paths.extend((0..3).map(|i| dir.join(format!("agent-{i}.log"))));
-    let all_logs = || logs(&paths);
-    wait_until(
-        "the dev node starts",
-        Duration::from_secs(60),
-        all_logs,
-        || client.status().is_ok_and(|s| s.height >= 1),
-    );
+    let dev = Dev::start("consumer", 4, &agent_logs(3));
+    let (dir, api) = (dev.dir.clone(), dev.api.clone());
+    let all_logs = || dev.logs();
     let _agents: Vec<_> = (0..3)
         .map(|i| agent(&dir, i, i + 1, std::slice::from_ref(&api), false))
         .collect();

@@ -16,6 +16,20 @@ use verigrid_types::job::Verification;
 use verigrid_types::tx::{Call, Signer, Tx};
 use verigrid_types::{Amount, Hash, Height};
 
+/// A chain with `owners` funded owners, one new honest device each
+/// (`o{i}`/`d{i}`), and a consumer holding `consumer_funds`.
+fn honest_devices(owners: usize, consumer_funds: u64) -> (Chain, verigrid_types::SecretKey) {
+    let consumer = key("consumer");
+    let owners: Vec<_> = (0..owners).map(|i| key(&format!("o{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, consumer_funds));
+    let mut chain = Chain::new(&funded);
+    for (i, o) in owners.iter().enumerate() {
+        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
+    }
+    (chain, consumer)
+}
+
 fn funded() -> (Chain, verigrid_types::SecretKey, verigrid_types::SecretKey) {
     let alice = key("alice");
     let bob = key("bob");
@@ -326,15 +340,8 @@ fn cancelling_a_job_refunds_its_unused_escrow() {
 
 #[test]
 fn a_task_starts_with_all_its_replicas_or_waits() {
-    let consumer = key("consumer");
-    let owners: Vec<_> = (0..4).map(|i| key(&format!("o{i}"))).collect();
-    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
-    funded.push((&consumer, 1_000_000));
-    let mut chain = Chain::new(&funded);
     // Four new devices: one slot each until they earn a record.
-    for (i, o) in owners.iter().enumerate() {
-        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
-    }
+    let (mut chain, consumer) = honest_devices(4, 1_000_000);
     let job = chain.submit(&consumer, 2, Verification::replicated(3), 2);
     let live: Vec<_> = chain
         .ledger
@@ -367,13 +374,7 @@ fn a_task_starts_with_all_its_replicas_or_waits() {
     );
 
     // Two owners cannot make three replicas: the job waits, holding nobody.
-    let mut small = Chain::new(&[
-        (&owners[0], 100_000),
-        (&owners[1], 100_000),
-        (&consumer, 1_000_000),
-    ]);
-    small.register(&owners[0], "s0", Behaviour::Honest, 1_000);
-    small.register(&owners[1], "s1", Behaviour::Honest, 1_000);
+    let mut small = honest_devices(2, 1_000_000).0;
     small.submit(&consumer, 1, Verification::replicated(3), 2);
     small.run_until_idle(50);
     assert_eq!(small.ledger.live_tasks(), 0);
@@ -412,14 +413,7 @@ fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
 
 #[test]
 fn trusted_devices_run_alone_under_spot_checks() {
-    let consumer = key("consumer");
-    let owners: Vec<_> = (0..6).map(|i| key(&format!("o{i}"))).collect();
-    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
-    funded.push((&consumer, 100_000_000));
-    let mut chain = Chain::new(&funded);
-    for (i, o) in owners.iter().enumerate() {
-        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
-    }
+    let (mut chain, consumer) = honest_devices(6, 100_000_000);
     // Build a record with replicated work first.
     chain.submit(&consumer, 120, Verification::replicated(3), 1);
     chain.run_until_idle(2_000);
@@ -456,14 +450,7 @@ fn trusted_devices_run_alone_under_spot_checks() {
 
 #[test]
 fn verdicts_prove_inclusion_against_the_state_root() {
-    let consumer = key("consumer");
-    let owners: Vec<_> = (0..4).map(|i| key(&format!("o{i}"))).collect();
-    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
-    funded.push((&consumer, 1_000_000));
-    let mut chain = Chain::new(&funded);
-    for (i, o) in owners.iter().enumerate() {
-        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
-    }
+    let (mut chain, consumer) = honest_devices(4, 1_000_000);
     let job = chain.submit(&consumer, 9, Verification::replicated(3), 1);
     chain.run_until_idle(200);
     let verdicts: Vec<_> = chain

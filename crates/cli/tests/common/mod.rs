@@ -62,22 +62,68 @@ pub fn submit_wasm_job(
     id
 }
 
-/// A `verigrid dev` validator with its chain under `dir` and its API on
-/// 127.0.0.1:`port` (8 funded dev accounts).
-pub fn dev_node(dir: &Path, port: u16) -> Proc {
-    Proc::start(
-        dir,
-        "node",
-        &[
-            "dev".into(),
-            "--data-dir".into(),
-            dir.join("chain").display().to_string(),
-            "--api".into(),
-            format!("127.0.0.1:{port}"),
-            "--accounts".into(),
-            "8".into(),
-        ],
-    )
+/// A `verigrid dev` validator (8 funded dev accounts) with its chain under
+/// a scratch dir, answering on 127.0.0.1, and the log files a test reads
+/// when it fails.
+pub struct Dev {
+    pub dir: PathBuf,
+    pub node: Proc,
+    /// Its API base URL.
+    pub api: String,
+    pub client: Client,
+    /// The node's log, then the logs of the processes the test adds.
+    pub paths: Vec<PathBuf>,
+}
+
+impl Dev {
+    /// Starts it in scratch dir `name` (ports apart by `salt`) and waits
+    /// for its first block; `logs` name the test's other log files, under
+    /// the scratch dir.
+    pub fn start(name: &str, salt: u16, logs: &[String]) -> Self {
+        let dir = scratch(name);
+        let port = free_base(1, salt) + 100;
+        let api = format!("http://127.0.0.1:{port}");
+        let node = Proc::start(
+            &dir,
+            "node",
+            &[
+                "dev".into(),
+                "--data-dir".into(),
+                dir.join("chain").display().to_string(),
+                "--api".into(),
+                format!("127.0.0.1:{port}"),
+                "--accounts".into(),
+                "8".into(),
+            ],
+        );
+        let client = Client::new(std::slice::from_ref(&api)).unwrap();
+        let mut paths = vec![node.log.clone()];
+        paths.extend(logs.iter().map(|l| dir.join(l)));
+        let dev = Self {
+            dir,
+            node,
+            api,
+            client,
+            paths,
+        };
+        wait_until(
+            "the dev node starts",
+            Duration::from_secs(60),
+            || dev.logs(),
+            || dev.client.status().is_ok_and(|s| s.height >= 1),
+        );
+        dev
+    }
+
+    /// Every log, for a failure message.
+    pub fn logs(&self) -> String {
+        logs(&self.paths)
+    }
+}
+
+/// `agent-0.log` … for `n` agents started with [`agent`].
+pub fn agent_logs(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("agent-{i}.log")).collect()
 }
 
 /// A scratch directory for this test.
