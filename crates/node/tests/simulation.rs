@@ -22,8 +22,8 @@ use commonware_utils::channel::oneshot;
 use commonware_utils::{NZU32, NZUsize, probability};
 use verigrid_ledger::Genesis;
 use verigrid_node::{
-    BlockLimits, Config, MempoolConfig, Networks, Node, Recovery, RefuseAttestations, Tasks,
-    Timeouts,
+    BlockLimits, Config, MempoolConfig, Networks, Node, Recovery, RefuseAttestations, Status,
+    Tasks, Timeouts,
 };
 use verigrid_types::params::Params;
 use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
@@ -220,6 +220,42 @@ async fn network(
     oracle
 }
 
+/// The validator set and a simulated network with every pair linked.
+async fn linked_network(
+    context: &deterministic::Context,
+) -> (
+    Vec<PrivateKey>,
+    Vec<PublicKey>,
+    Oracle<PublicKey, deterministic::Context>,
+) {
+    let signers = validator_keys();
+    let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
+    let oracle = network(context, &keys).await;
+    link_all(&oracle, &keys).await;
+    (signers, keys, oracle)
+}
+
+/// Sends `count` transfers of `amount` from `from` to every node in
+/// `nodes` (each mempool gets each one).
+async fn submit_everywhere(nodes: &[&Node], from: &SecretKey, count: u64, amount: u64) {
+    for nonce in 0..count {
+        let tx = transfer(from, nonce, amount);
+        for node in nodes {
+            assert!(node.submit(tx.clone()).await.unwrap().is_ok());
+        }
+    }
+}
+
+/// Each node's status and its finalized history up to that height.
+async fn states(nodes: &[Node]) -> Vec<(Status, Vec<(u64, Hash, Hash)>)> {
+    let mut out = Vec::new();
+    for node in nodes {
+        let status = node.status().await.unwrap();
+        out.push((status, history(node, status.height.0).await));
+    }
+    out
+}
+
 /// Waits (in simulated time) until every node in `nodes` has finalized
 /// `height`; panics after `limit`.
 async fn await_height(
@@ -269,10 +305,7 @@ fn finalize_transfers(seed: u64) -> (Vec<(u64, Hash, Hash)>, u64) {
             .with_timeout(Some(Duration::from_secs(120))),
     );
     runner.start(|context| async move {
-        let signers = validator_keys();
-        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys).await;
+        let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
         for i in 0..signers.len() {
             nodes.push(start_validator(&context, &oracle, &signers, i).await);
@@ -326,10 +359,7 @@ fn a_partitioned_validator_catches_up_and_agrees() {
             .with_timeout(Some(Duration::from_secs(180))),
     );
     runner.start(|context| async move {
-        let signers = validator_keys();
-        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys).await;
+        let (signers, keys, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
         for i in 0..signers.len() {
             nodes.push(start_validator(&context, &oracle, &signers, i).await);
@@ -340,12 +370,7 @@ fn a_partitioned_validator_catches_up_and_agrees() {
         // Cut validator 3 off; the other three are a quorum and go on.
         isolate(&oracle, &keys, 3).await;
         let cut_at = all[3].status().await.unwrap().height.0;
-        for nonce in 0..3 {
-            let tx = transfer(&user(0), nonce, 1);
-            for node in &all[..3] {
-                assert!(node.submit(tx.clone()).await.unwrap().is_ok());
-            }
-        }
+        submit_everywhere(&all[..3], &user(0), 3, 1).await;
         let live = &all[..3];
         await_height(&context, live, cut_at + 10, Duration::from_secs(60)).await;
         assert!(
@@ -386,10 +411,7 @@ fn a_crashed_validator_recovers_its_ledger_from_disk_and_catches_up() {
             .with_timeout(Some(Duration::from_secs(180))),
     );
     runner.start(|context| async move {
-        let signers = validator_keys();
-        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys).await;
+        let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
         let mut processes = Vec::new();
         for i in 0..signers.len() {
@@ -397,13 +419,8 @@ fn a_crashed_validator_recovers_its_ledger_from_disk_and_catches_up() {
             nodes.push(node);
             processes.push(process);
         }
-        for nonce in 0..4 {
-            let tx = transfer(&user(1), nonce, 5);
-            for node in &nodes {
-                assert!(node.submit(tx.clone()).await.unwrap().is_ok());
-            }
-        }
         let all: Vec<&Node> = nodes.iter().collect();
+        submit_everywhere(&all, &user(1), 4, 5).await;
         await_height(&context, &all, 6, Duration::from_secs(30)).await;
 
         // Kill validator 2 mid-flight; the others go on without it.
@@ -458,37 +475,21 @@ fn the_whole_network_survives_a_crash_losing_unsynced_writes() {
             .with_timeout(Some(Duration::from_secs(120))),
     );
     let (before, checkpoint) = first.start_and_recover(|context| async move {
-        let signers = validator_keys();
-        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys).await;
+        let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
         for i in 0..signers.len() {
             nodes.push(start_validator(&context, &oracle, &signers, i).await.0);
         }
-        for nonce in 0..3 {
-            let tx = transfer(&user(2), nonce, 7);
-            for node in &nodes {
-                assert!(node.submit(tx.clone()).await.unwrap().is_ok());
-            }
-        }
         let all: Vec<&Node> = nodes.iter().collect();
+        submit_everywhere(&all, &user(2), 3, 7).await;
         await_height(&context, &all, 8, Duration::from_secs(60)).await;
-        let mut before = Vec::new();
-        for node in &nodes {
-            let status = node.status().await.unwrap();
-            before.push((status, history(node, status.height.0).await));
-        }
-        before
+        states(&nodes).await
     });
 
     // Second life on the same disks: no finalized block is lost, ledgers
     // come back with the same roots, and the chain goes on.
     deterministic::Runner::from(checkpoint).start(|context| async move {
-        let signers = validator_keys();
-        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys).await;
+        let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
         for i in 0..signers.len() {
             nodes.push(start_validator(&context, &oracle, &signers, i).await.0);
@@ -534,10 +535,7 @@ fn a_restart_restores_the_newest_snapshot_and_replays_only_later_blocks() {
             .with_timeout(Some(Duration::from_secs(120))),
     );
     let (before, checkpoint) = first.start_and_recover(|context| async move {
-        let signers = validator_keys();
-        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys).await;
+        let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
         for i in 0..signers.len() {
             let (node, tasks) =
@@ -549,29 +547,16 @@ fn a_restart_restores_the_newest_snapshot_and_replays_only_later_blocks() {
             );
             nodes.push(node);
         }
-        for nonce in 0..3 {
-            let tx = transfer(&user(0), nonce, 11);
-            for node in &nodes {
-                assert!(node.submit(tx.clone()).await.unwrap().is_ok());
-            }
-        }
         let all: Vec<&Node> = nodes.iter().collect();
+        submit_everywhere(&all, &user(0), 3, 11).await;
         await_height(&context, &all, 14, Duration::from_secs(60)).await;
-        let mut before = Vec::new();
-        for node in &nodes {
-            let status = node.status().await.unwrap();
-            before.push((status, history(node, status.height.0).await));
-        }
-        before
+        states(&nodes).await
     });
 
     // Second life: each node restores a snapshot, replays only the blocks
     // after it, and has the same state root as before the crash.
     deterministic::Runner::from(checkpoint).start(|context| async move {
-        let signers = validator_keys();
-        let keys: Vec<PublicKey> = signers.iter().map(PrivateKey::public_key).collect();
-        let oracle = network(&context, &keys).await;
-        link_all(&oracle, &keys).await;
+        let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
         for (i, (status, old)) in before.iter().enumerate() {
             let (node, tasks) =
