@@ -194,6 +194,19 @@ mod tests {
         }
     }
 
+    fn battery(sys: &Path, capacity: u8, status: &str) {
+        let capacity = capacity.to_string();
+        supply(
+            sys,
+            "battery",
+            &[
+                ("type", "Battery"),
+                ("capacity", &capacity),
+                ("status", status),
+            ],
+        );
+    }
+
     fn zone(sys: &Path, n: u32, milli: i64) {
         let dir = sys.join(format!("class/thermal/thermal_zone{n}"));
         fs::create_dir_all(&dir).unwrap();
@@ -203,15 +216,7 @@ mod tests {
     #[test]
     fn a_phone_on_its_charger_may_work() {
         let sys = tempfile::tempdir().unwrap();
-        supply(
-            sys.path(),
-            "battery",
-            &[
-                ("type", "Battery"),
-                ("capacity", "95"),
-                ("status", "Charging"),
-            ],
-        );
+        battery(sys.path(), 95, "Charging");
         supply(sys.path(), "usb", &[("type", "USB"), ("online", "1")]);
         zone(sys.path(), 0, 31_000);
         zone(sys.path(), 1, 36_500);
@@ -225,15 +230,7 @@ mod tests {
     #[test]
     fn on_battery_low_or_hot_it_does_not() {
         let sys = tempfile::tempdir().unwrap();
-        supply(
-            sys.path(),
-            "battery",
-            &[
-                ("type", "Battery"),
-                ("capacity", "95"),
-                ("status", "Discharging"),
-            ],
-        );
+        battery(sys.path(), 95, "Discharging");
         supply(sys.path(), "ac", &[("type", "Mains"), ("online", "0")]);
         let r = read_sys(sys.path());
         assert_eq!(r.charging, Some(false));

@@ -39,26 +39,7 @@ fn primes_below(n: u32) -> u64 {
 fn liars_are_slashed_honest_owners_paid_exactly_and_escrow_returned() {
     let dir = scratch("e2e");
     let base = free_base(VALIDATORS, 3);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_verigrid"))
-        .args([
-            "localnet",
-            "--validators",
-            "4",
-            "--accounts",
-            "10",
-            "--init-only",
-            "--base-port",
-        ])
-        .arg(base.to_string())
-        .arg("--dir")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::localnet_init(&dir, base, VALIDATORS, 10);
     let api: Vec<String> = (0..VALIDATORS)
         .map(|i| format!("http://127.0.0.1:{}", base + 100 + i))
         .collect();

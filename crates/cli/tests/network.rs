@@ -11,6 +11,8 @@
     clippy::cast_possible_truncation
 )]
 
+mod common;
+
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -165,24 +167,7 @@ fn nonce(client: &reqwest::blocking::Client, api: &str, user: &SecretKey) -> Opt
 }
 
 fn setup(dir: &Path, base: u16) {
-    let out = Command::new(env!("CARGO_BIN_EXE_verigrid"))
-        .args([
-            "localnet",
-            "--validators",
-            "4",
-            "--init-only",
-            "--base-port",
-        ])
-        .arg(base.to_string())
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::localnet_init(dir, base, u16::try_from(VALIDATORS).unwrap(), 8);
     // Snapshots every 5 blocks, so the restarted validator restores one.
     for i in 0..VALIDATORS {
         let path = dir.join(format!("node-{i}.toml"));
@@ -232,6 +217,13 @@ fn four_processes_survive_a_sigkill_without_losing_a_finalized_transaction() {
             }
         }
         if round == 8 {
+            // Past a snapshot height (every 5), so there is one to restore.
+            wait_until(
+                "validator 3 passes height 7",
+                Duration::from_secs(30),
+                &net,
+                || height(&client, &net.api[3]).is_some_and(|h| h >= 7),
+            );
             killed_at = height(&client, &net.api[3]);
             net.kill(3);
         }

@@ -126,6 +126,28 @@ pub fn agent_logs(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("agent-{i}.log")).collect()
 }
 
+/// Writes the files of a loopback network of `validators` with `accounts`
+/// funded dev accounts into `dir` (`verigrid localnet --init-only`): p2p
+/// ports from `base`, APIs from `base + 100`.
+pub fn localnet_init(dir: &Path, base: u16, validators: u16, accounts: usize) {
+    let out = Command::new(env!("CARGO_BIN_EXE_verigrid"))
+        .args(["localnet", "--init-only", "--validators"])
+        .arg(validators.to_string())
+        .arg("--accounts")
+        .arg(accounts.to_string())
+        .arg("--base-port")
+        .arg(base.to_string())
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A scratch directory for this test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("verigrid-{name}-{}", std::process::id()));
