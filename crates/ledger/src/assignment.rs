@@ -182,6 +182,7 @@ impl Ledger {
                 for device in plan.devices {
                     self.place(id, device, plan.alone, &mut sampler, &mut budget);
                 }
+                self.arm(id, self.height.plus(self.params.commit_blocks.max(1)));
                 if let Some(job) = self.jobs.get_mut(&job_id) {
                     job.next_task += 1;
                     job.live += 1;
@@ -196,6 +197,7 @@ impl Ledger {
             return;
         };
         let spec = job.spec.clone();
+        let mut placed = false;
         loop {
             let Some(task) = self.tasks.get(&id) else {
                 return;
@@ -230,6 +232,10 @@ impl Ledger {
                 task.wanted = task.wanted.saturating_sub(1);
             }
             self.place(id, device_id, alone, sampler, budget);
+            placed = true;
+        }
+        if placed {
+            self.arm(id, self.height.plus(self.params.commit_blocks.max(1)));
         }
         if self.tasks.get(&id).is_some_and(|t| t.wanted == 0) {
             self.needs_replicas.remove(&id);
@@ -272,7 +278,8 @@ impl Ledger {
     }
 
     /// Gives `device_id` a replica of task `id`: it counts against the
-    /// device's slots, is announced, and gets a full commit window.
+    /// device's slots and is announced. The caller then arms the task's
+    /// commit window, once for all the replicas it placed in this block.
     fn place(
         &mut self,
         id: TaskId,
@@ -297,8 +304,6 @@ impl Ledger {
             device: device_id,
             solo: alone,
         });
-        let deadline = self.height.plus(self.params.commit_blocks.max(1));
-        self.arm(id, deadline);
     }
 
     fn pick(

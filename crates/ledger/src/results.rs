@@ -28,21 +28,22 @@ impl Ledger {
     }
 
     fn commit_one(&mut self, device: DeviceId, c: &Commit) -> Result<(), EntryError> {
+        // One lookup: a rejected entry leaves the task as it was (only its
+        // cached leaf hash is dropped, and recomputes to the same value).
         let task = self
             .tasks
-            .get(&c.task)
+            .get_mut(&c.task)
             .ok_or(EntryError::TaskNotLive(c.task))?;
         if task.phase != Phase::Commit {
             return Err(EntryError::WrongPhase(c.task, "commit"));
         }
         let slot = replica_slot(task, device).ok_or(EntryError::NotAssigned(c.task))?;
-        if task.replicas[slot].commitment.is_some() {
+        let replica = &mut task.replicas[slot];
+        if replica.commitment.is_some() {
             return Err(EntryError::Duplicate(c.task));
         }
-        if let Some(task) = self.tasks.get_mut(&c.task) {
-            task.replicas[slot].commitment = Some(c.commitment);
-        }
-        self.touched.insert(c.task);
+        replica.commitment = Some(c.commitment);
+        self.touched.push(c.task);
         Ok(())
     }
 
@@ -62,15 +63,16 @@ impl Ledger {
     }
 
     fn reveal_one(&mut self, device: DeviceId, r: &Reveal) -> Result<(), EntryError> {
+        // One lookup, as in `commit_one`.
         let task = self
             .tasks
-            .get(&r.task)
+            .get_mut(&r.task)
             .ok_or(EntryError::TaskNotLive(r.task))?;
         if task.phase != Phase::Reveal {
             return Err(EntryError::WrongPhase(r.task, "reveal"));
         }
         let slot = replica_slot(task, device).ok_or(EntryError::NotAssigned(r.task))?;
-        let replica = &task.replicas[slot];
+        let replica = &mut task.replicas[slot];
         let Some(committed) = replica.commitment else {
             return Err(EntryError::NotAssigned(r.task));
         };
@@ -84,22 +86,17 @@ impl Ledger {
             .jobs
             .get(&r.task.job)
             .is_some_and(|job| job.spec.verification.comparison.needs_output());
-        let output = if needs_output {
+        if needs_output {
             let output = r.output.as_ref().ok_or(EntryError::BadOutput(r.task))?;
             if output.len() > self.params.max_inline_output as usize
                 || blob_hash(&output.0) != r.output_hash
             {
                 return Err(EntryError::BadOutput(r.task));
             }
-            Some(output.clone())
-        } else {
-            None
-        };
-        if let Some(task) = self.tasks.get_mut(&r.task) {
-            task.replicas[slot].output_hash = Some(r.output_hash);
-            task.replicas[slot].output = output;
+            replica.output = Some(output.clone());
         }
-        self.touched.insert(r.task);
+        replica.output_hash = Some(r.output_hash);
+        self.touched.push(r.task);
         Ok(())
     }
 

@@ -3,9 +3,41 @@
 
 use crate::codec::{Decode, DecodeError, Encode, Reader};
 
-/// A 32-byte BLAKE3 digest.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A 32-byte BLAKE3 digest. Ordered bytewise (lexicographically), like
+/// `[u8; 32]`, but compared a word at a time: hashes and ids key every map
+/// of the ledger, and a byte-slice comparison is a `memcmp` call.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Hash(pub [u8; 32]);
+
+impl Ord for Hash {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        cmp_bytes32(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for Hash {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The bytewise order of two 32-byte strings, compared as four big-endian
+/// words (the same order as comparing the bytes one by one).
+#[must_use]
+#[inline]
+pub fn cmp_bytes32(a: &[u8; 32], b: &[u8; 32]) -> std::cmp::Ordering {
+    let words = |x: &[u8; 32]| {
+        let mut w = [0u64; 4];
+        for (word, chunk) in w.iter_mut().zip(x.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            *word = u64::from_be_bytes(bytes);
+        }
+        w
+    };
+    words(a).cmp(&words(b))
+}
 
 impl Hash {
     /// The all-zero hash, used as "none yet" (the parent of the genesis block).
@@ -196,6 +228,20 @@ mod tests {
             Hash::of(Domain::TxId, &[b"x"]),
             Hash::of(Domain::Blob, &[b"x"])
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hashes_order_bytewise(a in proptest::array::uniform32(0u8..), b in proptest::array::uniform32(0u8..), split in 0usize..32) {
+            // Share a prefix often, so every word position decides some cases.
+            let mut b = b;
+            b[..split].copy_from_slice(&a[..split]);
+            proptest::prop_assert_eq!(Hash(a).cmp(&Hash(b)), a.cmp(&b));
+            proptest::prop_assert_eq!(
+                crate::AccountId(a).cmp(&crate::AccountId(b)),
+                a.cmp(&b)
+            );
+        }
     }
 
     #[test]

@@ -78,9 +78,22 @@ impl Timestamp {
     }
 }
 
-/// An account: the ed25519 public key that signs for it.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// An account: the ed25519 public key that signs for it. Ordered bytewise.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct AccountId(pub [u8; 32]);
+
+impl Ord for AccountId {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        crate::hash::cmp_bytes32(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for AccountId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl std::fmt::Debug for AccountId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
