@@ -73,23 +73,33 @@ impl<K: Ord + Encode, V: Encode> StateMap<K, V> {
         self.entries.range(range).map(|(k, e)| (k, &e.value))
     }
 
+    /// The leaf of `(key, value)`, encoded into `buf` (cleared first: one
+    /// buffer serves every leaf of a root).
+    fn leaf_in(buf: &mut Vec<u8>, key: &K, value: &V) -> Hash {
+        buf.clear();
+        key.encode_to(buf);
+        value.encode_to(buf);
+        merkle::leaf_hash(&Hash::of(Domain::StateEntry, &[buf]).0)
+    }
+
     fn leaf_of(key: &K, value: &V) -> Hash {
-        let mut buf = Vec::with_capacity(256);
-        key.encode_to(&mut buf);
-        value.encode_to(&mut buf);
-        merkle::leaf_hash(&Hash::of(Domain::StateEntry, &[&buf]).0)
+        Self::leaf_in(&mut Vec::with_capacity(256), key, value)
     }
 
     fn leaves(&mut self) -> Vec<Hash> {
+        let mut buf = Vec::with_capacity(256);
         self.entries
             .iter_mut()
-            .map(|(k, e)| *e.leaf.get_or_insert_with(|| Self::leaf_of(k, &e.value)))
+            .map(|(k, e)| {
+                *e.leaf
+                    .get_or_insert_with(|| Self::leaf_in(&mut buf, k, &e.value))
+            })
             .collect()
     }
 
     /// The Merkle root over all entries in key order.
     pub fn root(&mut self) -> Hash {
-        merkle::root(&self.leaves())
+        merkle::root_of_owned(self.leaves())
     }
 
     /// The leaf hash of `key`'s entry and a proof of it against

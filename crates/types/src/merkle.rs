@@ -29,16 +29,26 @@ pub fn empty_root() -> Hash {
 /// The root over already-hashed leaves.
 #[must_use]
 pub fn root(leaves: &[Hash]) -> Hash {
-    if leaves.is_empty() {
-        return empty_root();
-    }
+    root_of_owned(leaves.to_vec())
+}
+
+/// [`root`] over leaves the caller no longer needs: each level is written
+/// over the one below it, so no level is allocated.
+#[must_use]
+pub fn root_of_owned(mut level: Vec<Hash>) -> Hash {
     // Bottom-up pairing gives the RFC 6962 shape: an odd node at the end of
     // a level is carried up unchanged.
-    let mut level: Vec<Hash> = leaves.to_vec();
     while level.len() > 1 {
-        level = parent_level(&level);
+        let parents = level.len().div_ceil(2);
+        for i in 0..parents {
+            level[i] = match level.get(2 * i + 1) {
+                Some(right) => node_hash(&level[2 * i], right),
+                None => level[2 * i],
+            };
+        }
+        level.truncate(parents);
     }
-    level[0]
+    level.first().copied().unwrap_or_else(empty_root)
 }
 
 fn parent_level(level: &[Hash]) -> Vec<Hash> {
