@@ -4,10 +4,11 @@
 //! copy of its rules (docs/DESIGN.md §2): every assignment, verdict,
 //! payment and slash below is the ledger's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rustc_hash::FxHashMap;
 use verigrid_ledger::{
     BlockInput, Event, Genesis, JobStatus, Ledger, Outcome, SignatureChecks, Verdict,
 };
@@ -296,9 +297,9 @@ pub struct Network<'a> {
     attester: &'a dyn Attester,
     devices: Vec<Device>,
     /// Device id → position in `devices`.
-    index: HashMap<DeviceId, usize>,
+    index: FxHashMap<DeviceId, usize>,
     /// Task → devices holding a replica of it, for routing events.
-    holders: HashMap<TaskId, Vec<usize>>,
+    holders: FxHashMap<TaskId, Vec<usize>>,
     consumer: SecretKey,
     consumer_nonce: u64,
     blocks: u64,
@@ -363,8 +364,8 @@ impl<'a> Network<'a> {
             seed: config.seed,
             attester,
             devices: Vec::with_capacity(config.devices),
-            index: HashMap::with_capacity(config.devices),
-            holders: HashMap::new(),
+            index: FxHashMap::with_capacity_and_hasher(config.devices, Default::default()),
+            holders: FxHashMap::default(),
             consumer,
             consumer_nonce: 0,
             blocks: 0,
