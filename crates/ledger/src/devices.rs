@@ -129,6 +129,7 @@ impl Ledger {
             misses: 0,
             running: 0,
         };
+        self.prepared.extend(device.key.prepare().map(|k| (id, k)));
         self.devices.insert(id, device);
         self.events
             .push(Event::DeviceRegistered { device: id, owner });

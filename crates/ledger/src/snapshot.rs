@@ -110,6 +110,7 @@ impl Ledger {
             job_deadlines: Default::default(),
             needs_replicas: Default::default(),
             queue: Default::default(),
+            prepared: Default::default(),
             touched: Default::default(),
             events: Vec::new(),
             randomness: Hash::ZERO,
@@ -123,6 +124,9 @@ impl Ledger {
     /// them, unfinished jobs keep their deadline, open jobs with tasks left
     /// to start queue in submission order.
     fn rebuild_indexes(&mut self) {
+        for (id, device) in self.devices.iter() {
+            self.prepared.extend(device.key.prepare().map(|k| (*id, k)));
+        }
         for (id, task) in self.tasks.iter() {
             self.deadlines.insert((task.deadline, *id));
             if task.wanted > 0 {

@@ -45,6 +45,16 @@ impl DeviceKey {
         }
     }
 
+    /// An ed25519 key decompressed for repeated checks (`None` for other
+    /// algorithms and for bytes that are not a curve point).
+    #[must_use]
+    pub fn prepare(&self) -> Option<PreparedKey> {
+        match self {
+            Self::Ed25519(pk) => PreparedKey::new(pk),
+            Self::P256(_) => None,
+        }
+    }
+
     /// Checks `signature` over `message` with this key.
     #[must_use]
     pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
@@ -169,6 +179,33 @@ pub fn verify_ed25519_batch(items: &[(&[u8; 32], &[u8], &[u8; 64])]) -> bool {
     ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
 }
 
+/// An ed25519 public key decompressed once, for checking many signatures
+/// under it: decompressing the key is about a fifth of a batched check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreparedKey(ed25519_dalek::VerifyingKey);
+
+impl PreparedKey {
+    /// The key, or `None` if the bytes are not a curve point.
+    #[must_use]
+    pub fn new(public: &[u8; 32]) -> Option<Self> {
+        ed25519_dalek::VerifyingKey::from_bytes(public)
+            .ok()
+            .map(Self)
+    }
+}
+
+/// [`verify_ed25519_batch`] under keys already decompressed.
+#[must_use]
+pub fn verify_ed25519_batch_prepared(items: &[(&PreparedKey, &[u8], &[u8; 64])]) -> bool {
+    let keys: Vec<ed25519_dalek::VerifyingKey> = items.iter().map(|(k, _, _)| k.0).collect();
+    let messages: Vec<&[u8]> = items.iter().map(|(_, m, _)| *m).collect();
+    let signatures: Vec<ed25519_dalek::Signature> = items
+        .iter()
+        .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(s))
+        .collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+}
+
 /// An ed25519 signing key, for accounts and development devices. The secret
 /// never appears in `Debug` output.
 #[derive(Clone)]
@@ -245,6 +282,17 @@ mod tests {
         assert!(!verify_ed25519_batch(&[
             (&pk, b"hello", &raw),
             (&pk, b"bye", &raw)
+        ]));
+        let Some(prepared) = PreparedKey::new(&pk) else {
+            unreachable!("a real key decompresses")
+        };
+        assert!(verify_ed25519_batch_prepared(&[
+            (&prepared, b"hello", &raw),
+            (&prepared, b"hello", &raw)
+        ]));
+        assert!(!verify_ed25519_batch_prepared(&[
+            (&prepared, b"hello", &raw),
+            (&prepared, b"bye", &raw)
         ]));
     }
 
