@@ -4,7 +4,7 @@
 //! discredited. No quorum: escalate with more replicas up to the cap, then
 //! fail and leave the escrow to be refunded.
 
-use verigrid_types::{Amount, DeviceId, Hash, TaskId};
+use verigrid_types::{AccountId, Amount, DeviceId, Hash, TaskId};
 
 use crate::Ledger;
 use crate::events::Event;
@@ -104,11 +104,15 @@ impl Ledger {
             let Some(replica) = task.replicas.get(i) else {
                 continue;
             };
-            self.pay(id, replica.device, reward);
-            if let Some(device) = self.devices.get_mut(&replica.device) {
+            // One lookup credits the device's record and names its payee.
+            let payee = self.devices.get_mut(&replica.device).map(|device| {
                 device.reputation.record(true, keep);
                 device.misses = 0;
                 device.running = device.running.saturating_sub(1);
+                device.payee()
+            });
+            if let Some(to) = payee {
+                self.pay(id, replica.device, to, reward);
             }
             paid.push(replica.device);
         }
@@ -144,11 +148,8 @@ impl Ledger {
         }
     }
 
-    /// Pays `amount` from the job's escrow to the device's payee.
-    fn pay(&mut self, id: TaskId, device: DeviceId, amount: Amount) {
-        let Some(to) = self.devices.get(&device).map(crate::records::Device::payee) else {
-            return;
-        };
+    /// Pays `amount` from the job's escrow to `to`, the device's payee.
+    fn pay(&mut self, id: TaskId, device: DeviceId, to: AccountId, amount: Amount) {
         let Some(job) = self.jobs.get_mut(&id.job) else {
             return;
         };
