@@ -6,7 +6,7 @@ use verigrid_types::tensor::Comparison;
 use verigrid_types::{AccountId, Amount, JobId, TaskId};
 
 use crate::events::Event;
-use crate::records::{Job, JobStatus, Outcome, Verdict, task_range};
+use crate::records::{Job, JobStatus, Outcome, Verdict};
 use crate::{Ledger, TxError};
 
 /// Most replicas a task may ever have.
@@ -121,7 +121,7 @@ impl Ledger {
                 break;
             }
             self.job_deadlines.pop_first();
-            let live: Vec<TaskId> = self.tasks.range(task_range(id)).map(|(t, _)| *t).collect();
+            let live: Vec<TaskId> = self.tasks.of_job(&id).map(|(t, _)| *t).collect();
             for task in live {
                 self.fail_task(task);
             }

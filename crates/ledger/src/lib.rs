@@ -48,7 +48,7 @@ pub use error::{BlockError, EntryError, TxError};
 pub use events::Event;
 pub use proof::{StateComponents, VerdictProof};
 pub use records::{Account, Device, DeviceStatus, Job, JobStatus, Outcome, Task, Verdict};
-use store::StateMap;
+use store::{StateMap, TaskMap};
 
 /// The chain's starting point.
 #[derive(Clone, Debug)]
@@ -114,7 +114,7 @@ pub struct Ledger {
     accounts: StateMap<AccountId, Account>,
     devices: StateMap<DeviceId, Device>,
     jobs: StateMap<JobId, Job>,
-    tasks: StateMap<TaskId, Task>,
+    tasks: TaskMap<Task>,
     /// Hashes of recent blocks, for attestation challenge anchors.
     recent: BTreeMap<Height, Hash>,
     // Indexes derived from the maps above (never hashed).
@@ -221,7 +221,7 @@ impl Ledger {
             accounts,
             devices: StateMap::default(),
             jobs: StateMap::default(),
-            tasks: StateMap::default(),
+            tasks: TaskMap::default(),
             recent: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             job_deadlines: BTreeSet::new(),

@@ -6,8 +6,7 @@ use verigrid_types::device::{AttestationSummary, Capabilities};
 use verigrid_types::job::JobSpec;
 use verigrid_types::merkle::Frontier;
 use verigrid_types::{
-    AccountId, Amount, DeviceId, DeviceKey, Hash, Height, JobId, TaskId, codec_struct,
-    codec_unit_enum,
+    AccountId, Amount, DeviceId, DeviceKey, Hash, Height, TaskId, codec_struct, codec_unit_enum,
 };
 
 /// Fixed-point unit of reputation counters: 1.0 = one million.
@@ -377,14 +376,5 @@ impl Verdict {
     #[must_use]
     pub fn leaf(&self) -> Hash {
         verigrid_types::merkle::leaf_hash(&self.encode())
-    }
-}
-
-/// Identifies the job id part of a task range.
-#[must_use]
-pub fn task_range(job: JobId) -> std::ops::RangeInclusive<TaskId> {
-    TaskId { job, index: 0 }..=TaskId {
-        job,
-        index: u32::MAX,
     }
 }

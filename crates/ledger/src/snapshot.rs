@@ -7,38 +7,51 @@ use verigrid_types::params::Params;
 use verigrid_types::{AccountId, DeviceId, Hash, Height, JobId, TaskId, Timestamp};
 
 use crate::records::{Account, Device, Job, JobStatus, Task};
-use crate::store::StateMap;
+use crate::store::{StateMap, TaskMap};
 use crate::{Ledger, Supply};
 
 const VERSION: u8 = 1;
 
-fn encode_map<K: Ord + Encode, V: Encode>(map: &StateMap<K, V>, out: &mut Vec<u8>) {
-    verigrid_types::codec::encode_len(map.len(), out);
-    for (k, v) in map.iter() {
+fn encode_entries<'a, K: Encode + 'a, V: Encode + 'a>(
+    len: usize,
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    out: &mut Vec<u8>,
+) {
+    verigrid_types::codec::encode_len(len, out);
+    for (k, v) in entries {
         k.encode_to(out);
         v.encode_to(out);
     }
 }
 
-fn decode_map<K: Ord + Clone + Encode + Decode, V: Encode + Decode>(
+/// Decodes `len`-prefixed entries with strictly increasing keys (one
+/// encoding per state), handing each to `insert`.
+fn decode_entries<K: Ord + Copy + Decode, V: Decode>(
     r: &mut Reader<'_>,
-) -> Result<StateMap<K, V>, DecodeError> {
+    mut insert: impl FnMut(K, V),
+) -> Result<(), DecodeError> {
     let len = r.len(1)?;
-    let mut map = StateMap::default();
     let mut last: Option<K> = None;
     for _ in 0..len {
         let k = K::decode_from(r)?;
         let v = V::decode_from(r)?;
-        // One encoding per state: keys strictly increasing.
-        if last.as_ref().is_some_and(|l| *l >= k) {
+        if last.is_some_and(|l| l >= k) {
             return Err(DecodeError::Invalid {
                 what: "snapshot",
                 why: "keys out of order",
             });
         }
-        last = Some(k.clone());
-        map.insert(k, v);
+        last = Some(k);
+        insert(k, v);
     }
+    Ok(())
+}
+
+fn decode_map<K: Ord + Copy + Encode + Decode, V: Encode + Decode>(
+    r: &mut Reader<'_>,
+) -> Result<StateMap<K, V>, DecodeError> {
+    let mut map = StateMap::default();
+    decode_entries(r, |k, v| map.insert(k, v))?;
     Ok(map)
 }
 
@@ -54,10 +67,10 @@ impl Ledger {
         self.params.encode_to(&mut out);
         (self.supply.genesis, self.supply.burned).encode_to(&mut out);
         self.job_seq.encode_to(&mut out);
-        encode_map(&self.accounts, &mut out);
-        encode_map(&self.devices, &mut out);
-        encode_map(&self.jobs, &mut out);
-        encode_map(&self.tasks, &mut out);
+        encode_entries(self.accounts.len(), self.accounts.iter(), &mut out);
+        encode_entries(self.devices.len(), self.devices.iter(), &mut out);
+        encode_entries(self.jobs.len(), self.jobs.iter(), &mut out);
+        encode_entries(self.tasks.len(), self.tasks.iter(), &mut out);
         let recent: Vec<(Height, Hash)> = self.recent.iter().map(|(h, x)| (*h, *x)).collect();
         recent.encode_to(&mut out);
         out
@@ -85,7 +98,8 @@ impl Ledger {
         let accounts: StateMap<AccountId, Account> = decode_map(&mut r)?;
         let devices: StateMap<DeviceId, Device> = decode_map(&mut r)?;
         let jobs: StateMap<JobId, Job> = decode_map(&mut r)?;
-        let tasks: StateMap<TaskId, Task> = decode_map(&mut r)?;
+        let mut tasks: TaskMap<Task> = TaskMap::default();
+        decode_entries(&mut r, |k: TaskId, v| tasks.insert(k, v))?;
         let recent: Vec<(Height, Hash)> = Vec::decode_from(&mut r)?;
         r.finish()?;
         if recent.windows(2).any(|w| w[0].0 >= w[1].0) {
