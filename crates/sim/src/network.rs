@@ -4,7 +4,6 @@
 //! copy of its rules (docs/DESIGN.md §2): every assignment, verdict,
 //! payment and slash below is the ledger's.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -172,8 +171,10 @@ struct Device {
     nonce: u64,
     agreed: u32,
     to_commit: Vec<TaskId>,
-    to_reveal: BTreeSet<TaskId>,
-    pending: BTreeMap<TaskId, (Hash, [u8; 32])>,
+    /// Tasks whose reveals opened, in the order the ledger opened them.
+    to_reveal: Vec<TaskId>,
+    /// Committed, not yet revealed: output hash and salt.
+    pending: FxHashMap<TaskId, (Hash, [u8; 32])>,
 }
 
 /// The correct output of a task: a hash of its id, standing in for the
@@ -220,7 +221,9 @@ impl Device {
             }
             txs.push(self.tx(Call::CommitResults { commits }));
         }
-        let open: Vec<TaskId> = std::mem::take(&mut self.to_reveal).into_iter().collect();
+        let mut open = std::mem::take(&mut self.to_reveal);
+        open.sort_unstable();
+        open.dedup();
         for batch in open.chunks(max_batch) {
             let reveals: Vec<Reveal> = batch
                 .iter()
@@ -298,8 +301,6 @@ pub struct Network<'a> {
     devices: Vec<Device>,
     /// Device id → position in `devices`.
     index: FxHashMap<DeviceId, usize>,
-    /// Task → devices holding a replica of it, for routing events.
-    holders: FxHashMap<TaskId, Vec<usize>>,
     consumer: SecretKey,
     consumer_nonce: u64,
     blocks: u64,
@@ -365,7 +366,6 @@ impl<'a> Network<'a> {
             attester,
             devices: Vec::with_capacity(config.devices),
             index: FxHashMap::with_capacity_and_hasher(config.devices, Default::default()),
-            holders: FxHashMap::default(),
             consumer,
             consumer_nonce: 0,
             blocks: 0,
@@ -394,8 +394,8 @@ impl<'a> Network<'a> {
                 nonce: 0,
                 agreed: 0,
                 to_commit: Vec::new(),
-                to_reveal: BTreeSet::new(),
-                pending: BTreeMap::new(),
+                to_reveal: Vec::new(),
+                pending: FxHashMap::default(),
             });
         }
         net.profile.setup += started.elapsed();
@@ -509,7 +509,6 @@ impl<'a> Network<'a> {
                 Event::Assigned { task, device, .. } => {
                     if let Some(&i) = self.index.get(device) {
                         self.devices[i].to_commit.push(*task);
-                        self.holders.entry(*task).or_default().push(i);
                     }
                     if let Some(t) = &mut self.tally
                         && task.job == t.job
@@ -518,9 +517,13 @@ impl<'a> Network<'a> {
                     }
                 }
                 Event::RevealOpen { task } => {
-                    for &i in self.holders.get(task).map_or(&[][..], Vec::as_slice) {
-                        if self.devices[i].pending.contains_key(task) {
-                            self.devices[i].to_reveal.insert(*task);
+                    // The task's replicas, as the ledger holds them now.
+                    let replicas = self.ledger.task(task).map_or(&[][..], |t| &t.replicas);
+                    for r in replicas.iter().filter(|r| !r.missed) {
+                        if let Some(&i) = self.index.get(&r.device)
+                            && self.devices[i].pending.contains_key(task)
+                        {
+                            self.devices[i].to_reveal.push(*task);
                         }
                     }
                 }
@@ -538,11 +541,10 @@ impl<'a> Network<'a> {
                     }
                 }
                 Event::Verdict(v) => {
-                    if let Some(holders) = self.holders.remove(&v.task) {
-                        for i in holders {
-                            self.devices[i].pending.remove(&v.task);
-                        }
-                    }
+                    // Devices dropped their pending entry when they revealed.
+                    // One that committed to a task failed before its reveals
+                    // opened keeps the entry until the run ends (rare, and
+                    // a task id never comes back).
                     if let Some(t) = &mut self.tally
                         && v.task.job == t.job
                     {
