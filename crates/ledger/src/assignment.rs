@@ -5,8 +5,7 @@
 //! Two replicas of one task never share an owner or a pool, so colluders
 //! cannot arrange to check each other.
 
-use std::collections::HashMap;
-
+use verigrid_types::device::SecurityLevel;
 use verigrid_types::job::{JobKind, JobSpec};
 use verigrid_types::{AccountId, DeviceId, TaskId};
 
@@ -17,49 +16,58 @@ use crate::records::{Device, DeviceStatus, Phase, Replica, Task};
 /// Draws per replica before giving up on a task for this block.
 const ATTEMPTS: u64 = 24;
 
-/// The first replicas of a new task, chosen before any is placed.
+/// The first replicas of a new task, chosen before any is placed: their
+/// devices' positions in the [`Sampler`].
 struct Plan {
-    devices: Vec<DeviceId>,
+    devices: Vec<usize>,
     alone: bool,
 }
 
+/// What a draw needs to know of an available device, read once per block
+/// (none of it changes while the block assigns, except the slots taken).
+struct Candidate {
+    id: DeviceId,
+    owner: AccountId,
+    pool: Option<AccountId>,
+    wasm: bool,
+    onnx: bool,
+    security: SecurityLevel,
+    memory_mib: u32,
+    score_ppm: u64,
+    solo: bool,
+    /// Reputation factor of the weight: score in percent, plus one.
+    factor: u64,
+    slots: u32,
+    running: u32,
+    /// Replicas placed on it in this block, written back when it ends.
+    placed: u32,
+}
+
 /// A Fenwick tree over device weights: weighted draws and weight updates
-/// in O(log n).
+/// in O(log n), with each device's [`Candidate`] beside it so a draw needs
+/// no lookup in the device map.
 struct Sampler {
-    ids: Vec<DeviceId>,
-    index: HashMap<DeviceId, usize>,
-    weights: Vec<u64>,
+    candidates: Vec<Candidate>,
     tree: Vec<u64>,
 }
 
 impl Sampler {
-    fn new(entries: Vec<(DeviceId, u64)>) -> Self {
-        let n = entries.len();
+    fn new(candidates: Vec<Candidate>) -> Self {
+        let n = candidates.len();
         let mut tree = vec![0u64; n + 1];
-        let mut ids = Vec::with_capacity(n);
-        let mut weights = Vec::with_capacity(n);
-        let mut index = HashMap::with_capacity(n);
-        for (i, (id, w)) in entries.into_iter().enumerate() {
-            index.insert(id, i);
-            ids.push(id);
-            weights.push(w);
+        for (i, c) in candidates.iter().enumerate() {
             let j = i + 1;
-            tree[j] = tree[j].saturating_add(w);
+            tree[j] = tree[j].saturating_add(c.weight());
             let parent = j + (j & j.wrapping_neg());
             if parent <= n {
                 tree[parent] = tree[parent].saturating_add(tree[j]);
             }
         }
-        Self {
-            ids,
-            index,
-            weights,
-            tree,
-        }
+        Self { candidates, tree }
     }
 
     fn total(&self) -> u64 {
-        let mut i = self.weights.len();
+        let mut i = self.candidates.len();
         let mut sum = 0u64;
         while i > 0 {
             sum = sum.saturating_add(self.tree[i]);
@@ -68,9 +76,10 @@ impl Sampler {
         sum
     }
 
-    /// The device whose cumulative weight range holds `target`.
-    fn find(&self, mut target: u64) -> Option<DeviceId> {
-        let n = self.weights.len();
+    /// The position of the device whose cumulative weight range holds
+    /// `target`.
+    fn find(&self, mut target: u64) -> Option<usize> {
+        let n = self.candidates.len();
         let mut pos = 0usize;
         let mut step = n.next_power_of_two();
         while step > 0 {
@@ -81,65 +90,106 @@ impl Sampler {
             }
             step >>= 1;
         }
-        self.ids.get(pos).copied()
+        (pos < n).then_some(pos)
     }
 
-    fn set(&mut self, id: &DeviceId, weight: u64) {
-        let Some(&i) = self.index.get(id) else { return };
-        let old = self.weights[i];
-        self.weights[i] = weight;
+    /// Counts one more replica on the device at `i` and updates its weight.
+    fn take_slot(&mut self, i: usize) {
+        let Some(c) = self.candidates.get_mut(i) else {
+            return;
+        };
+        let old = c.weight();
+        c.running += 1;
+        c.placed += 1;
+        let new = c.weight();
         let mut j = i + 1;
         while j < self.tree.len() {
-            self.tree[j] = self.tree[j].wrapping_add(weight).wrapping_sub(old);
+            self.tree[j] = self.tree[j].wrapping_add(new).wrapping_sub(old);
             j += j & j.wrapping_neg();
         }
     }
 }
 
-/// A device's draw weight: its reputation score (1–101) times its free slots.
-fn weight(device: &Device) -> u64 {
-    let free = u64::from(crate::devices::effective_slots(device))
-        .saturating_sub(u64::from(device.running));
-    (device.reputation.score_ppm() / 10_000 + 1) * free
-}
+impl Candidate {
+    /// The draw weight: reputation factor times free slots.
+    fn weight(&self) -> u64 {
+        self.factor * u64::from(self.slots.saturating_sub(self.running))
+    }
 
-impl Ledger {
-    /// Whether `device` meets `spec`'s requirements.
-    fn meets(&self, device: &Device, spec: &JobSpec) -> bool {
+    /// Whether the device meets `spec`'s requirements.
+    fn meets(&self, spec: &JobSpec) -> bool {
         let kind_ok = match spec.kind {
-            JobKind::Wasm => device.capabilities.wasm,
-            JobKind::Onnx => device.capabilities.onnx,
+            JobKind::Wasm => self.wasm,
+            JobKind::Onnx => self.onnx,
         };
         let req = &spec.requirements;
         kind_ok
-            && device.attestation.security_level >= req.min_security
-            && device.capabilities.memory_mib >= req.min_memory_mib
-            && device.reputation.score_ppm() >= u64::from(req.min_reputation_ppm)
+            && self.security >= req.min_security
+            && self.memory_mib >= req.min_memory_mib
+            && self.score_ppm >= u64::from(req.min_reputation_ppm)
+    }
+}
+
+impl Ledger {
+    /// The device as a draw candidate; `None` if it takes no work now.
+    fn candidate(&self, id: DeviceId, device: &Device) -> Option<Candidate> {
+        if !self.available(device) {
+            return None;
+        }
+        let score_ppm = device.reputation.score_ppm();
+        let c = Candidate {
+            id,
+            owner: device.owner,
+            pool: device.pool,
+            wasm: device.capabilities.wasm,
+            onnx: device.capabilities.onnx,
+            security: device.attestation.security_level,
+            memory_mib: device.capabilities.memory_mib,
+            score_ppm,
+            solo: self.solo_eligible(device),
+            factor: score_ppm / 10_000 + 1,
+            slots: crate::devices::effective_slots(device),
+            running: device.running,
+            placed: 0,
+        };
+        (c.weight() > 0).then_some(c)
     }
 
     pub(crate) fn assign(&mut self) {
-        let mut budget = self.params.max_assignments_per_block;
-        if budget == 0 {
+        if self.params.max_assignments_per_block == 0 {
             return;
         }
-        let entries: Vec<(DeviceId, u64)> = self
+        let candidates: Vec<Candidate> = self
             .devices
             .iter()
-            .filter(|(_, d)| self.available(d))
-            .map(|(id, d)| (*id, weight(d)))
-            .filter(|(_, w)| *w > 0)
+            .filter_map(|(id, d)| self.candidate(*id, d))
             .collect();
-        if entries.is_empty() {
+        if candidates.is_empty() {
             return;
         }
-        let mut sampler = Sampler::new(entries);
+        let mut sampler = Sampler::new(candidates);
+        self.assign_from(&mut sampler);
+        // The slots taken, written back once per device.
+        for c in sampler.candidates.iter().filter(|c| c.placed > 0) {
+            if let Some(device) = self.devices.get_mut(&c.id) {
+                device.running += c.placed;
+                if matches!(device.status, DeviceStatus::Jailed(_)) {
+                    device.status = DeviceStatus::Active;
+                }
+            }
+        }
+    }
 
+    /// Tasks waiting for replicas, then new tasks of queued jobs (first
+    /// come, first served), until devices or the block's budget run out.
+    fn assign_from(&mut self, sampler: &mut Sampler) {
+        let mut budget = self.params.max_assignments_per_block;
         let waiting: Vec<TaskId> = self.needs_replicas.iter().copied().collect();
         for id in waiting {
             if budget == 0 {
                 return;
             }
-            self.fill(id, &mut sampler, &mut budget);
+            self.fill(id, sampler, &mut budget);
         }
 
         let jobs: Vec<_> = self.queue.iter().map(|(seq, id)| (*seq, *id)).collect();
@@ -165,7 +215,7 @@ impl Ledger {
                 // devices holding part of a set would sit idle until the
                 // commit window closed, and the task would then go on with
                 // fewer replicas than the job paid for.
-                let Some(plan) = self.plan(id, &spec, &sampler, budget) else {
+                let Some(plan) = self.plan(id, &spec, sampler, budget) else {
                     break;
                 };
                 self.tasks.insert(
@@ -180,7 +230,7 @@ impl Ledger {
                     },
                 );
                 for device in plan.devices {
-                    self.place(id, device, plan.alone, &mut sampler, &mut budget);
+                    self.place(id, device, plan.alone, sampler, &mut budget);
                 }
                 self.arm(id, self.height.plus(self.params.commit_blocks.max(1)));
                 if let Some(job) = self.jobs.get_mut(&job_id) {
@@ -213,16 +263,11 @@ impl Ledger {
                 .flatten()
                 .collect();
             let ordinal = task.replicas.len() as u64;
-            let Some(device_id) = self.pick(id, ordinal, &spec, &taken, &task.replicas, sampler)
-            else {
+            let Some(i) = self.pick(id, ordinal, &spec, &taken, &task.replicas, sampler) else {
                 break;
             };
             let first_of_solo = task.solo && task.replicas.is_empty();
-            let alone = first_of_solo
-                && self
-                    .devices
-                    .get(&device_id)
-                    .is_some_and(|d| self.solo_eligible(d));
+            let alone = first_of_solo && sampler.candidates[i].solo;
             if let Some(task) = self.tasks.get_mut(&id) {
                 if first_of_solo && !alone {
                     // Not trusted enough to run alone: full replication.
@@ -231,7 +276,7 @@ impl Ledger {
                 }
                 task.wanted = task.wanted.saturating_sub(1);
             }
-            self.place(id, device_id, alone, sampler, budget);
+            self.place(id, i, alone, sampler, budget);
             placed = true;
         }
         if placed {
@@ -244,14 +289,16 @@ impl Ledger {
         }
     }
 
-    /// The devices a new task starts with: every replica it needs up
-    /// front (one for a device trusted to run alone), drawn the way
-    /// [`Self::fill`] draws, or `None` if they are not all available now.
+    /// The devices (positions in the sampler) a new task starts with: every
+    /// replica it needs up front (one for a device trusted to run alone),
+    /// drawn the way [`Self::fill`] draws, or `None` if they are not all
+    /// available now.
     fn plan(&self, id: TaskId, spec: &JobSpec, sampler: &Sampler, budget: u32) -> Option<Plan> {
         let rule = spec.verification;
         let mut want = usize::from(if rule.adaptive { 1 } else { rule.replicas }).max(1);
         let budget = usize::try_from(budget).unwrap_or(usize::MAX);
         let mut chosen: Vec<Replica> = Vec::with_capacity(want);
+        let mut devices: Vec<usize> = Vec::with_capacity(want);
         let mut taken: Vec<AccountId> = Vec::with_capacity(2 * want);
         let mut alone = false;
         while chosen.len() < want {
@@ -259,45 +306,41 @@ impl Ledger {
                 return None;
             }
             let ordinal = chosen.len() as u64;
-            let device_id = self.pick(id, ordinal, spec, &taken, &chosen, sampler)?;
-            let device = self.devices.get(&device_id)?;
+            let i = self.pick(id, ordinal, spec, &taken, &chosen, sampler)?;
+            let c = sampler.candidates.get(i)?;
             if rule.adaptive && chosen.is_empty() {
-                alone = self.solo_eligible(device);
+                alone = c.solo;
                 if !alone {
                     want = usize::from(rule.replicas).max(1);
                 }
             }
-            taken.push(device.owner);
-            taken.extend(device.pool);
-            chosen.push(Replica::assigned(device_id));
+            taken.push(c.owner);
+            taken.extend(c.pool);
+            chosen.push(Replica::assigned(c.id));
+            devices.push(i);
         }
-        Some(Plan {
-            devices: chosen.into_iter().map(|r| r.device).collect(),
-            alone,
-        })
+        Some(Plan { devices, alone })
     }
 
-    /// Gives `device_id` a replica of task `id`: it counts against the
-    /// device's slots and is announced. The caller then arms the task's
-    /// commit window, once for all the replicas it placed in this block.
+    /// Gives the device at sampler position `i` a replica of task `id`: it
+    /// counts against the device's slots and is announced. The caller then
+    /// arms the task's commit window, once for all the replicas it placed
+    /// in this block.
     fn place(
         &mut self,
         id: TaskId,
-        device_id: DeviceId,
+        i: usize,
         alone: bool,
         sampler: &mut Sampler,
         budget: &mut u32,
     ) {
+        let Some(device_id) = sampler.candidates.get(i).map(|c| c.id) else {
+            return;
+        };
         if let Some(task) = self.tasks.get_mut(&id) {
             task.replicas.push(Replica::assigned(device_id));
         }
-        if let Some(device) = self.devices.get_mut(&device_id) {
-            device.running += 1;
-            if matches!(device.status, DeviceStatus::Jailed(_)) {
-                device.status = DeviceStatus::Active;
-            }
-            sampler.set(&device_id, weight(device));
-        }
+        sampler.take_slot(i);
         *budget = budget.saturating_sub(1);
         self.events.push(Event::Assigned {
             task: id,
@@ -306,6 +349,9 @@ impl Ledger {
         });
     }
 
+    /// Draws a device for replica `ordinal` of task `id`: weighted by
+    /// reputation and free slots, never a second replica of the same
+    /// device, owner or pool, and only one that meets the job's needs.
     fn pick(
         &self,
         id: TaskId,
@@ -314,22 +360,20 @@ impl Ledger {
         taken: &[AccountId],
         replicas: &[Replica],
         sampler: &Sampler,
-    ) -> Option<DeviceId> {
+    ) -> Option<usize> {
         let total = sampler.total();
         if total == 0 {
             return None;
         }
         for attempt in 0..ATTEMPTS {
             let target = self.draw(b"assign", &id, (ordinal << 8) | attempt, total);
-            let device_id = sampler.find(target)?;
-            let Some(device) = self.devices.get(&device_id) else {
-                continue;
-            };
-            let clash = taken.contains(&device.owner)
-                || device.pool.is_some_and(|p| taken.contains(&p))
-                || replicas.iter().any(|r| r.device == device_id);
-            if !clash && self.available(device) && self.meets(device, spec) {
-                return Some(device_id);
+            let i = sampler.find(target)?;
+            let c = sampler.candidates.get(i)?;
+            let clash = taken.contains(&c.owner)
+                || c.pool.is_some_and(|p| taken.contains(&p))
+                || replicas.iter().any(|r| r.device == c.id);
+            if !clash && c.weight() > 0 && c.meets(spec) {
+                return Some(i);
             }
         }
         None
