@@ -492,7 +492,7 @@ impl<'a> Network<'a> {
         self.parent = Hash::of(Domain::Block, &[&out.state_root.0, &height.0.to_le_bytes()]);
         self.blocks += 1;
         let routed = Instant::now();
-        self.route(&out.events);
+        self.route(out.events);
         self.profile.route += routed.elapsed();
         let proved = Instant::now();
         self.rebuild_verdicts();
@@ -503,9 +503,17 @@ impl<'a> Network<'a> {
     /// Hands each event to the devices it concerns (not every event to
     /// every device: that is quadratic at scale), and tallies the measured
     /// job's.
-    fn route(&mut self, events: &[Event]) {
+    fn route(&mut self, events: Vec<Event>) {
         for e in events {
-            match e {
+            // Verdicts are moved into the tally, not copied.
+            let e = match e {
+                Event::Verdict(v) => {
+                    self.tally_verdict(v);
+                    continue;
+                }
+                other => other,
+            };
+            match &e {
                 Event::Assigned { task, device, .. } => {
                     if let Some(&i) = self.index.get(device) {
                         self.devices[i].to_commit.push(*task);
@@ -540,22 +548,6 @@ impl<'a> Network<'a> {
                         t.slashed[i] = true;
                     }
                 }
-                Event::Verdict(v) => {
-                    // Devices dropped their pending entry when they revealed.
-                    // One that committed to a task failed before its reveals
-                    // opened keeps the entry until the run ends (rare, and
-                    // a task id never comes back).
-                    if let Some(t) = &mut self.tally
-                        && v.task.job == t.job
-                    {
-                        if let Outcome::Accepted(out) = v.outcome
-                            && out != true_output(&v.task)
-                        {
-                            t.wrong_accepted += 1;
-                        }
-                        t.verdicts.push(v.clone());
-                    }
-                }
                 Event::JobFinished { job, refund, .. } => {
                     if let Some(t) = &mut self.tally
                         && *job == t.job
@@ -565,6 +557,23 @@ impl<'a> Network<'a> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Counts a verdict of the measured job. (Devices dropped their pending
+    /// entry when they revealed; one that committed to a task failed before
+    /// its reveals opened keeps the entry until the run ends: rare, and a
+    /// task id never comes back.)
+    fn tally_verdict(&mut self, v: Verdict) {
+        if let Some(t) = &mut self.tally
+            && v.task.job == t.job
+        {
+            if let Outcome::Accepted(out) = v.outcome
+                && out != true_output(&v.task)
+            {
+                t.wrong_accepted += 1;
+            }
+            t.verdicts.push(v);
         }
     }
 
