@@ -165,18 +165,19 @@ pub fn verify_ed25519(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -
 /// `false` the caller checks singly to find the bad ones.
 #[must_use]
 pub fn verify_ed25519_batch(items: &[(&[u8; 32], &[u8], &[u8; 64])]) -> bool {
-    let mut keys = Vec::with_capacity(items.len());
-    let mut messages = Vec::with_capacity(items.len());
-    let mut signatures = Vec::with_capacity(items.len());
-    for (pk, msg, sig) in items {
-        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(pk) else {
-            return false;
-        };
-        keys.push(key);
-        messages.push(*msg);
-        signatures.push(ed25519_dalek::Signature::from_bytes(sig));
-    }
-    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    let Some(keys) = items
+        .iter()
+        .map(|(pk, _, _)| PreparedKey::new(pk))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return false;
+    };
+    let prepared: Vec<(&PreparedKey, &[u8], &[u8; 64])> = keys
+        .iter()
+        .zip(items)
+        .map(|(key, (_, msg, sig))| (key, *msg, *sig))
+        .collect();
+    verify_ed25519_batch_prepared(&prepared)
 }
 
 /// An ed25519 public key decompressed once, for checking many signatures
