@@ -44,6 +44,25 @@ impl Ledger {
         }
     }
 
+    /// Owes `who` `amount`, credited when the block ends
+    /// ([`Ledger::settle_credits`]). Only for end-of-block work: nothing
+    /// later in the block reads the balance.
+    pub(crate) fn credit_at_block_end(&mut self, who: AccountId, amount: Amount) {
+        let owed = self.credits.entry(who).or_insert(Amount::ZERO);
+        *owed = Amount(owed.0.saturating_add(amount.0));
+    }
+
+    /// Adds every amount owed this block to its account. The order does not
+    /// matter (saturating addition of non-negative amounts is associative);
+    /// ids are sorted so the account map is walked once, front to back.
+    pub(crate) fn settle_credits(&mut self) {
+        let mut owed: Vec<(AccountId, Amount)> = self.credits.drain().collect();
+        owed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (who, amount) in owed {
+            self.credit(&who, amount);
+        }
+    }
+
     pub(crate) fn balance(&self, who: &AccountId) -> Amount {
         self.accounts.get(who).map_or(Amount::ZERO, |a| a.balance)
     }

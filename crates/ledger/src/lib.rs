@@ -32,6 +32,7 @@ mod snapshot;
 mod store;
 mod verdict;
 
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use verigrid_types::codec::Encode;
@@ -129,6 +130,11 @@ pub struct Ledger {
     /// Tasks a transaction of this block acted on (sorted and deduplicated
     /// when the block ends: cheaper than a set kept in order per entry).
     touched: Vec<TaskId>,
+    /// Rewards owed by this block's verdicts, summed per payee and added
+    /// to the balances once when the block ends: a verdict names three
+    /// payees, and a look-up in an account map of every owner is a chain
+    /// of cache misses, where one per payee per block is not.
+    credits: FxHashMap<AccountId, Amount>,
     events: Vec<Event>,
     randomness: Hash,
 }
@@ -229,6 +235,7 @@ impl Ledger {
             queue: BTreeMap::new(),
             prepared: BTreeMap::new(),
             touched: Vec::new(),
+            credits: FxHashMap::default(),
             events: Vec::new(),
             randomness: Hash::ZERO,
         })
@@ -738,6 +745,7 @@ impl Ledger {
         }
         self.expire_jobs();
         self.assign();
+        self.settle_credits();
     }
 
     /// A draw in `0..bound` from the block randomness for `(label, task,

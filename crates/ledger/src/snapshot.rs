@@ -126,6 +126,7 @@ impl Ledger {
             queue: Default::default(),
             prepared: Default::default(),
             touched: Default::default(),
+            credits: Default::default(),
             events: Vec::new(),
             randomness: Hash::ZERO,
         };

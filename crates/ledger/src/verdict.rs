@@ -90,10 +90,11 @@ impl Ledger {
     }
 
     fn accept(&mut self, id: TaskId, output: Hash, agreeing: &[usize], disagreeing: &[usize]) {
+        // Judging took the task's deadline out of the index already (it
+        // was disarmed, or it fired), so only the task itself goes.
         let Some(task) = self.tasks.remove(&id) else {
             return;
         };
-        self.deadlines.remove(&(task.deadline, id));
         let reward = self
             .jobs
             .get(&id.job)
@@ -157,7 +158,7 @@ impl Ledger {
             return;
         };
         job.escrow = rest;
-        self.credit(&to, amount);
+        self.credit_at_block_end(to, amount);
         self.events.push(Event::Paid { device, to, amount });
     }
 
