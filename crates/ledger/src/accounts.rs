@@ -57,7 +57,7 @@ impl Ledger {
     /// ids are sorted so the account map is walked once, front to back.
     pub(crate) fn settle_credits(&mut self) {
         let mut owed: Vec<(AccountId, Amount)> = self.credits.drain().collect();
-        owed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        owed.sort_unstable_by_key(|(who, _)| *who);
         for (who, amount) in owed {
             self.credit(&who, amount);
         }
