@@ -6,7 +6,7 @@
 //! cannot arrange to check each other.
 
 use verigrid_types::device::SecurityLevel;
-use verigrid_types::job::{JobKind, JobSpec};
+use verigrid_types::job::{JobKind, JobSpec, Requirements, Verification};
 use verigrid_types::{AccountId, DeviceId, TaskId};
 
 use crate::Ledger;
@@ -21,6 +21,26 @@ const ATTEMPTS: u64 = 24;
 struct Plan {
     devices: Vec<usize>,
     alone: bool,
+}
+
+/// What drawing devices for a job's tasks needs of its spec: a copy, where
+/// cloning the spec would copy its input list (one hash per task) for every
+/// task started.
+#[derive(Clone, Copy)]
+struct Needs {
+    kind: JobKind,
+    verification: Verification,
+    requirements: Requirements,
+}
+
+impl Needs {
+    fn of(spec: &JobSpec) -> Self {
+        Self {
+            kind: spec.kind,
+            verification: spec.verification,
+            requirements: spec.requirements,
+        }
+    }
 }
 
 /// What a draw needs to know of an available device, read once per block
@@ -116,13 +136,13 @@ impl Candidate {
         self.factor * u64::from(self.slots.saturating_sub(self.running))
     }
 
-    /// Whether the device meets `spec`'s requirements.
-    fn meets(&self, spec: &JobSpec) -> bool {
-        let kind_ok = match spec.kind {
+    /// Whether the device meets the job's requirements.
+    fn meets(&self, needs: &Needs) -> bool {
+        let kind_ok = match needs.kind {
             JobKind::Wasm => self.wasm,
             JobKind::Onnx => self.onnx,
         };
-        let req = &spec.requirements;
+        let req = &needs.requirements;
         kind_ok
             && self.security >= req.min_security
             && self.memory_mib >= req.min_memory_mib
@@ -210,12 +230,12 @@ impl Ledger {
                     job: job_id,
                     index: job.next_task,
                 };
-                let spec = job.spec.clone();
+                let needs = Needs::of(&job.spec);
                 // A task starts with all of its first replicas or waits:
                 // devices holding part of a set would sit idle until the
                 // commit window closed, and the task would then go on with
                 // fewer replicas than the job paid for.
-                let Some(plan) = self.plan(id, &spec, sampler, budget) else {
+                let Some(plan) = self.plan(id, &needs, sampler, budget) else {
                     break;
                 };
                 self.tasks.insert(
@@ -246,7 +266,7 @@ impl Ledger {
         let Some(job) = self.jobs.get(&id.job) else {
             return;
         };
-        let spec = job.spec.clone();
+        let needs = Needs::of(&job.spec);
         let mut placed = false;
         loop {
             let Some(task) = self.tasks.get(&id) else {
@@ -263,7 +283,7 @@ impl Ledger {
                 .flatten()
                 .collect();
             let ordinal = task.replicas.len() as u64;
-            let Some(i) = self.pick(id, ordinal, &spec, &taken, &task.replicas, sampler) else {
+            let Some(i) = self.pick(id, ordinal, &needs, &taken, &task.replicas, sampler) else {
                 break;
             };
             let first_of_solo = task.solo && task.replicas.is_empty();
@@ -272,7 +292,7 @@ impl Ledger {
                 if first_of_solo && !alone {
                     // Not trusted enough to run alone: full replication.
                     task.solo = false;
-                    task.wanted = spec.verification.replicas;
+                    task.wanted = needs.verification.replicas;
                 }
                 task.wanted = task.wanted.saturating_sub(1);
             }
@@ -293,8 +313,8 @@ impl Ledger {
     /// replica it needs up front (one for a device trusted to run alone),
     /// drawn the way [`Self::fill`] draws, or `None` if they are not all
     /// available now.
-    fn plan(&self, id: TaskId, spec: &JobSpec, sampler: &Sampler, budget: u32) -> Option<Plan> {
-        let rule = spec.verification;
+    fn plan(&self, id: TaskId, needs: &Needs, sampler: &Sampler, budget: u32) -> Option<Plan> {
+        let rule = needs.verification;
         let mut want = usize::from(if rule.adaptive { 1 } else { rule.replicas }).max(1);
         let budget = usize::try_from(budget).unwrap_or(usize::MAX);
         let mut chosen: Vec<Replica> = Vec::with_capacity(want);
@@ -306,7 +326,7 @@ impl Ledger {
                 return None;
             }
             let ordinal = chosen.len() as u64;
-            let i = self.pick(id, ordinal, spec, &taken, &chosen, sampler)?;
+            let i = self.pick(id, ordinal, needs, &taken, &chosen, sampler)?;
             let c = sampler.candidates.get(i)?;
             if rule.adaptive && chosen.is_empty() {
                 alone = c.solo;
@@ -356,7 +376,7 @@ impl Ledger {
         &self,
         id: TaskId,
         ordinal: u64,
-        spec: &JobSpec,
+        needs: &Needs,
         taken: &[AccountId],
         replicas: &[Replica],
         sampler: &Sampler,
@@ -372,7 +392,7 @@ impl Ledger {
             let clash = taken.contains(&c.owner)
                 || c.pool.is_some_and(|p| taken.contains(&p))
                 || replicas.iter().any(|r| r.device == c.id);
-            if !clash && c.weight() > 0 && c.meets(spec) {
+            if !clash && c.weight() > 0 && c.meets(needs) {
                 return Some(i);
             }
         }
