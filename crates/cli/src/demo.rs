@@ -233,7 +233,7 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         if bench {
             let secs = elapsed.as_secs_f64().max(1e-9);
             println!(
-                "  where it went       setup {:.1} s · signing {:.1} s · signature and attestation checks {:.1} s · ledger {:.1} s · routing {:.1} s · proofs {:.1} s ({} threads for signing and checks)",
+                "  where it went       setup {:.1} s · signing {:.1} s · waiting for signature and attestation checks {:.1} s · ledger {:.1} s · routing {:.1} s · proofs {:.1} s ({} threads sign, and check alongside the ledger)",
                 profile.setup.as_secs_f64(),
                 profile.sign.as_secs_f64(),
                 profile.check.as_secs_f64(),

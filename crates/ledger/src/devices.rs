@@ -8,6 +8,7 @@ use verigrid_types::device::{
 };
 use verigrid_types::{AccountId, Amount, DeviceId, DeviceKey, Height, TaskId};
 
+use crate::checks::SignerKey;
 use crate::events::Event;
 use crate::records::{Device, DeviceStatus, Reputation};
 use crate::{Ledger, TxError};
@@ -129,7 +130,7 @@ impl Ledger {
             misses: 0,
             running: 0,
         };
-        self.prepared.extend(device.key.prepare().map(|k| (id, k)));
+        std::sync::Arc::make_mut(&mut self.keys).insert(id, SignerKey::new(device.key));
         self.devices.insert(id, device);
         self.events
             .push(Event::DeviceRegistered { device: id, owner });

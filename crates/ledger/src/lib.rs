@@ -20,6 +20,7 @@
 
 mod accounts;
 mod assignment;
+mod checks;
 mod devices;
 pub mod error;
 pub mod events;
@@ -36,15 +37,15 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 use verigrid_types::codec::Encode;
-use verigrid_types::crypto::PreparedKey;
 use verigrid_types::device::AttestationVerifier;
 use verigrid_types::params::Params;
-use verigrid_types::tx::{Call, SignedTx, Signer};
+use verigrid_types::tx::{Call, SignedTx, Signer, signing_message};
 use verigrid_types::{
-    AccountId, Amount, DeviceId, DeviceKey, Domain, Hash, Height, JobId, Signature, TaskId,
-    Timestamp,
+    AccountId, Amount, DeviceId, DeviceKey, Domain, Hash, Height, JobId, TaskId, Timestamp,
 };
 
+use checks::{SignatureCheck, SignerKeys};
+pub use checks::{SignatureChecker, SignatureChecks};
 pub use error::{BlockError, EntryError, TxError};
 pub use events::Event;
 pub use proof::{StateComponents, VerdictProof};
@@ -123,9 +124,9 @@ pub struct Ledger {
     job_deadlines: BTreeSet<(Height, JobId)>,
     needs_replicas: BTreeSet<TaskId>,
     queue: BTreeMap<u64, JobId>,
-    /// Registered devices' ed25519 keys, decompressed once (a fifth of
-    /// every signature check otherwise).
-    prepared: BTreeMap<DeviceId, PreparedKey>,
+    /// Registered devices' keys, ed25519 points decompressed once (a
+    /// fifth of every signature check otherwise); shared with checkers.
+    keys: SignerKeys,
     // Per-block scratch.
     /// Tasks a transaction of this block acted on (sorted and deduplicated
     /// when the block ends: cheaper than a set kept in order per entry).
@@ -137,50 +138,6 @@ pub struct Ledger {
     credits: FxHashMap<AccountId, Amount>,
     events: Vec<Event>,
     randomness: Hash,
-}
-
-/// Signature checks of a block's transactions made ahead of applying it
-/// ([`Ledger::check_signatures`], [`Ledger::apply_block_checked`]).
-#[derive(Clone, Debug, Default)]
-pub struct SignatureChecks {
-    items: Vec<SignatureCheck>,
-}
-
-/// One transaction's check: what was verified, under which key, and the
-/// result (`None`: the signer was unknown, check when applying).
-#[derive(Clone, Debug)]
-struct SignatureCheck {
-    len: usize,
-    message: Hash,
-    key: Option<DeviceKey>,
-    signature: Signature,
-    valid: Option<bool>,
-}
-
-impl SignatureChecks {
-    /// Appends the checks of the transactions that follow these (checks
-    /// made on consecutive parts of one block, in order).
-    pub fn append(&mut self, mut next: SignatureChecks) {
-        self.items.append(&mut next.items);
-    }
-
-    /// Transactions checked.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Whether no transaction was checked.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// Transactions whose signature was found invalid.
-    #[must_use]
-    pub fn invalid(&self) -> usize {
-        self.items.iter().filter(|c| c.valid == Some(false)).count()
-    }
 }
 
 /// Who signed and who pays for a transaction being applied.
@@ -233,7 +190,7 @@ impl Ledger {
             job_deadlines: BTreeSet::new(),
             needs_replicas: BTreeSet::new(),
             queue: BTreeMap::new(),
-            prepared: BTreeMap::new(),
+            keys: SignerKeys::default(),
             touched: Vec::new(),
             credits: FxHashMap::default(),
             events: Vec::new(),
@@ -402,7 +359,7 @@ impl Ledger {
     /// not depend on other transactions in the same block.
     pub fn check_tx(&self, stx: &SignedTx) -> Result<(), TxError> {
         let body = stx.tx.encode();
-        let message = Hash::of(Domain::TxSign, &[self.chain_id.as_bytes(), &body]);
+        let message = signing_message(&self.chain_id, &body);
         let key = self.signer_key(&stx.tx.signer)?;
         if !key.verify(&message.0, &stx.signature) {
             return Err(TxError::BadSignature);
@@ -473,28 +430,35 @@ impl Ledger {
         verifier: &dyn AttestationVerifier,
     ) -> Result<BlockOutcome, BlockError> {
         self.start_block(block)?;
-        let checked = self.verify_signatures(&block.txs);
-        Ok(self.apply_txs(
-            block,
-            verifier,
-            checked.items.iter().map(|c| (c.len, c.valid)),
-        ))
+        let checked = self.signature_checker().check(&block.txs);
+        let mut checked = checked.items.into_iter();
+        Ok(self.apply_txs(block, verifier, |_, _| {
+            checked.next().map_or((0, None), |c| (c.len, c.valid))
+        }))
+    }
+
+    /// A checker of transaction signatures against the keys registered
+    /// now: owned, so it may run on other threads, ahead of or alongside
+    /// [`Ledger::apply_block_checked`] (the ledger itself stays
+    /// single-threaded). Ed25519 signatures are checked in batches.
+    #[must_use]
+    pub fn signature_checker(&self) -> SignatureChecker {
+        SignatureChecker::new(self.chain_id.as_str().into(), self.keys.clone())
     }
 
     /// Checks the signatures of `txs` against the current state without
-    /// applying anything: the expensive part of a block, split out so a
-    /// caller may run it ahead of time, or on several threads over parts of
-    /// a block (the ledger itself stays single-threaded). Ed25519
-    /// signatures are checked in one batch.
+    /// applying anything ([`Ledger::signature_checker`] on this thread).
     #[must_use]
     pub fn check_signatures(&self, txs: &[SignedTx]) -> SignatureChecks {
-        self.verify_signatures(txs)
+        self.signature_checker().check(txs)
     }
 
-    /// [`Ledger::apply_block`] with signature checks made beforehand by
-    /// [`Ledger::check_signatures`] (on one or several parts of the block,
-    /// joined in order with [`SignatureChecks::append`]). Each check is
-    /// used only if it is for this very transaction — the same signing
+    /// [`Ledger::apply_block`] with signature checks made beforehand or
+    /// alongside by a [`SignatureChecker`]: `checks` yields the checks of
+    /// consecutive runs of the block's transactions, in order, and is
+    /// drawn from only as far as the transactions being applied (so a
+    /// caller may feed it from threads that are still checking). Each check
+    /// is used only if it is for this very transaction — the same signing
     /// message, signature and signer key; any other transaction (or a
     /// missing check) is verified here, so a stale or mismatched check can
     /// never let a bad signature through.
@@ -506,23 +470,28 @@ impl Ledger {
         &mut self,
         block: &BlockInput,
         verifier: &dyn AttestationVerifier,
-        checks: &SignatureChecks,
+        checks: impl IntoIterator<Item = SignatureChecks>,
     ) -> Result<BlockOutcome, BlockError> {
         self.start_block(block)?;
-        let mut verdicts = Vec::with_capacity(block.txs.len());
-        for (i, stx) in block.txs.iter().enumerate() {
-            let body = stx.tx.encode();
-            let message = Hash::of(Domain::TxSign, &[self.chain_id.as_bytes(), &body]);
-            let valid = checks.items.get(i).and_then(|c| {
-                let same = c.message == message
-                    && c.signature == stx.signature
-                    && c.key.is_some()
-                    && c.key == self.signer_key(&stx.tx.signer).ok();
-                same.then_some(c.valid).flatten()
-            });
-            verdicts.push((body.len(), valid));
-        }
-        Ok(self.apply_txs(block, verifier, verdicts.into_iter()))
+        let mut checks = checks.into_iter().flat_map(|c| c.items);
+        Ok(self.apply_txs(block, verifier, |ledger, stx| {
+            let check = checks.next();
+            ledger.vouched(stx, check.as_ref())
+        }))
+    }
+
+    /// A transaction's encoded length and, if `check` was made for exactly
+    /// it under its signer's current key, the check's verdict.
+    fn vouched(&self, stx: &SignedTx, check: Option<&SignatureCheck>) -> (usize, Option<bool>) {
+        let body = stx.tx.encode();
+        let valid = check.and_then(|c| {
+            let same = c.signature == stx.signature
+                && c.key.is_some()
+                && c.key == self.signer_key(&stx.tx.signer).ok()
+                && c.message == signing_message(&self.chain_id, &body);
+            same.then_some(c.valid).flatten()
+        });
+        (body.len(), valid)
     }
 
     /// Height, time, randomness and recent blocks of a new block.
@@ -548,17 +517,18 @@ impl Ledger {
         Ok(())
     }
 
-    /// Applies a started block's transactions given, per transaction, its
-    /// encoded length and signature verdict (`None`: check it now), then
-    /// ends the block.
+    /// Applies a started block's transactions, asking `checked` for each
+    /// one's encoded length and signature verdict (`None`: check it now),
+    /// then ends the block.
     fn apply_txs(
         &mut self,
         block: &BlockInput,
         verifier: &dyn AttestationVerifier,
-        checked: impl Iterator<Item = (usize, Option<bool>)>,
+        mut checked: impl FnMut(&Self, &SignedTx) -> (usize, Option<bool>),
     ) -> BlockOutcome {
         let mut results = Vec::with_capacity(block.txs.len());
-        for (stx, (len, sig_ok)) in block.txs.iter().zip(checked) {
+        for stx in &block.txs {
+            let (len, sig_ok) = checked(self, stx);
             results.push(self.apply_tx(stx, len, sig_ok, block.proposer, verifier));
         }
         self.end_block();
@@ -568,59 +538,6 @@ impl Ledger {
             results,
             events: std::mem::take(&mut self.events),
         }
-    }
-
-    /// Verifies signatures up front, ed25519 ones in one batch. Records per
-    /// transaction its encoded length, signing message, signer key and
-    /// `Some(valid)`, or `None` when the signer's key is not known yet (a
-    /// device registered in this block).
-    fn verify_signatures(&self, txs: &[SignedTx]) -> SignatureChecks {
-        let mut out: Vec<SignatureCheck> = Vec::with_capacity(txs.len());
-        let mut batch: Vec<(usize, PreparedKey, [u8; 64])> = Vec::new();
-        for (i, stx) in txs.iter().enumerate() {
-            let body = stx.tx.encode();
-            let message = Hash::of(Domain::TxSign, &[self.chain_id.as_bytes(), &body]);
-            let key = self.signer_key(&stx.tx.signer).ok();
-            let valid = match (key, &stx.signature) {
-                (Some(DeviceKey::Ed25519(pk)), Signature::Ed25519(sig)) => {
-                    // Devices' keys were decompressed when they registered.
-                    let prepared = match stx.tx.signer {
-                        Signer::Device(d) => self.prepared.get(&d).copied(),
-                        Signer::Account(_) => None,
-                    }
-                    .or_else(|| PreparedKey::new(&pk));
-                    match prepared {
-                        Some(prepared) => {
-                            batch.push((i, prepared, *sig));
-                            Some(true)
-                        }
-                        None => Some(false),
-                    }
-                }
-                (Some(key), sig) => Some(key.verify(&message.0, sig)),
-                (None, _) => None,
-            };
-            out.push(SignatureCheck {
-                len: body.len(),
-                message,
-                key,
-                signature: stx.signature,
-                valid,
-            });
-        }
-        let items: Vec<(&PreparedKey, &[u8], &[u8; 64])> = batch
-            .iter()
-            .map(|(i, key, sig)| (key, &out[*i].message.0[..], sig))
-            .collect();
-        if !verigrid_types::crypto::verify_ed25519_batch_prepared(&items) {
-            for (i, _, sig) in &batch {
-                if let Some(DeviceKey::Ed25519(pk)) = out[*i].key {
-                    let ok = verigrid_types::crypto::verify_ed25519(&pk, &out[*i].message.0, sig);
-                    out[*i].valid = Some(ok);
-                }
-            }
-        }
-        SignatureChecks { items: out }
     }
 
     fn apply_tx(

@@ -6,6 +6,7 @@ use verigrid_types::codec::{Decode, DecodeError, Encode, Reader};
 use verigrid_types::params::Params;
 use verigrid_types::{AccountId, DeviceId, Hash, Height, JobId, TaskId, Timestamp};
 
+use crate::checks::SignerKey;
 use crate::records::{Account, Device, Job, JobStatus, Task};
 use crate::store::{StateMap, TaskMap};
 use crate::{Ledger, Supply};
@@ -124,7 +125,7 @@ impl Ledger {
             job_deadlines: Default::default(),
             needs_replicas: Default::default(),
             queue: Default::default(),
-            prepared: Default::default(),
+            keys: Default::default(),
             touched: Default::default(),
             credits: Default::default(),
             events: Vec::new(),
@@ -140,7 +141,7 @@ impl Ledger {
     /// to start queue in submission order.
     fn rebuild_indexes(&mut self) {
         for (id, device) in self.devices.iter() {
-            self.prepared.extend(device.key.prepare().map(|k| (*id, k)));
+            std::sync::Arc::make_mut(&mut self.keys).insert(*id, SignerKey::new(device.key));
         }
         for (id, task) in self.tasks.iter() {
             self.deadlines.insert((task.deadline, *id));

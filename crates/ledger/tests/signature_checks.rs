@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{CHAIN, Chain, key};
+use common::{Behaviour, CHAIN, Chain, key};
 use verigrid_ledger::{BlockInput, Ledger, SignatureChecks, TxError};
 use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
 use verigrid_types::{Amount, Domain, Hash, Timestamp};
@@ -60,11 +60,37 @@ fn checks_made_in_parts_give_the_same_block_as_checks_made_inline() {
     assert_eq!(checks.invalid(), 0);
     let mut ahead = chain.ledger.clone();
     let got = ahead
-        .apply_block_checked(&input, &common::TrustingVerifier, &checks)
+        .apply_block_checked(&input, &common::TrustingVerifier, [checks])
         .unwrap();
     assert_eq!(got.results, expected.results);
     assert_eq!(got.events, expected.events);
     assert_eq!(got.state_root, expected.state_root);
+
+    // The same checks handed over run by run, as a checker on another
+    // thread would send them, from a checker that outlives the block.
+    let checker = chain.ledger.signature_checker();
+    let runs = txs.chunks(3).map(|run| checker.check(run));
+    let mut alongside = chain.ledger.clone();
+    let got = alongside
+        .apply_block_checked(&input, &common::TrustingVerifier, runs)
+        .unwrap();
+    assert_eq!(got.results, expected.results);
+    assert_eq!(got.state_root, expected.state_root);
+}
+
+#[test]
+fn checks_that_run_out_leave_the_rest_to_be_verified_inline() {
+    let (chain, mut txs) = transfers();
+    // The last transaction is forged after only the first two were checked.
+    txs[3].signature = txs[0].signature;
+    let checks = chain.ledger.check_signatures(&txs[..2]);
+    let mut ledger = chain.ledger.clone();
+    let input = block(&ledger, txs);
+    let out = ledger
+        .apply_block_checked(&input, &common::TrustingVerifier, [checks])
+        .unwrap();
+    assert!(out.results[..3].iter().all(Result::is_ok));
+    assert_eq!(out.results[3], Err(TxError::BadSignature));
 }
 
 #[test]
@@ -88,7 +114,7 @@ fn a_check_for_another_transaction_does_not_vouch_for_a_forgery() {
     let mut ledger = chain.ledger.clone();
     let input = block(&ledger, vec![forged]);
     let out = ledger
-        .apply_block_checked(&input, &common::TrustingVerifier, &checks)
+        .apply_block_checked(&input, &common::TrustingVerifier, [checks])
         .unwrap();
     assert_eq!(out.results, vec![Err(TxError::BadSignature)]);
 
@@ -99,7 +125,7 @@ fn a_check_for_another_transaction_does_not_vouch_for_a_forgery() {
         .apply_block_checked(
             &input,
             &common::TrustingVerifier,
-            &SignatureChecks::default(),
+            [SignatureChecks::default()],
         )
         .unwrap();
     assert!(out.results.iter().all(Result::is_ok));
@@ -114,7 +140,41 @@ fn a_bad_signature_is_counted_by_the_check() {
     let mut ledger = chain.ledger.clone();
     let input = block(&ledger, txs);
     let out = ledger
-        .apply_block_checked(&input, &common::TrustingVerifier, &checks)
+        .apply_block_checked(&input, &common::TrustingVerifier, [checks])
         .unwrap();
     assert_eq!(out.results[1], Err(TxError::BadSignature));
+}
+
+#[test]
+fn a_checker_older_than_a_device_leaves_its_transactions_to_be_verified_inline() {
+    let owner = key("owner");
+    let mut chain = Chain::new(&[(&owner, 1_000_000)]);
+    let stale = chain.ledger.signature_checker();
+    chain.register(&owner, "device", Behaviour::Honest, 10_000);
+    let device = chain.devices.last_mut().unwrap();
+    let genuine = common::device_tx(device, Call::CommitResults { commits: vec![] });
+    let forged = genuine.tx.clone().sign(CHAIN, &key("mallory"));
+    let txs = vec![genuine, forged];
+
+    let unknown = stale.check(&txs);
+    assert_eq!(unknown.len(), 2);
+    assert_eq!(unknown.invalid(), 0, "the stale checker knows neither key");
+    let fresh = chain.ledger.signature_checker().check(&txs);
+    assert_eq!(fresh.invalid(), 1);
+
+    let input = block(&chain.ledger, txs);
+    let mut inline = chain.ledger.clone();
+    let expected = inline
+        .apply_block(&input, &common::TrustingVerifier)
+        .unwrap();
+    assert_ne!(expected.results[0], Err(TxError::BadSignature));
+    assert_eq!(expected.results[1], Err(TxError::BadSignature));
+    for checks in [unknown, fresh] {
+        let mut ledger = chain.ledger.clone();
+        let got = ledger
+            .apply_block_checked(&input, &common::TrustingVerifier, [checks])
+            .unwrap();
+        assert_eq!(got.results, expected.results);
+        assert_eq!(got.state_root, expected.state_root);
+    }
 }

@@ -381,13 +381,19 @@ codec_struct!(Tx {
     call
 });
 
+/// The message a transaction's signer signs, from its encoded body
+/// ([`Tx::signing_message`] for callers that already hold the encoding).
+#[must_use]
+pub fn signing_message(chain_id: &str, body: &[u8]) -> Hash {
+    Hash::of(Domain::TxSign, &[chain_id.as_bytes(), body])
+}
+
 impl Tx {
     /// The message a signer signs: the chain id and the encoded transaction,
     /// hashed, so a signature is valid on one chain only.
     #[must_use]
     pub fn signing_message(&self, chain_id: &str) -> Hash {
-        let body = self.encode();
-        Hash::of(Domain::TxSign, &[chain_id.as_bytes(), &body])
+        signing_message(chain_id, &self.encode())
     }
 
     /// Signs with an ed25519 key (an account, or a development device).
