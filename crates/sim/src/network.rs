@@ -222,22 +222,24 @@ impl Device {
         let mut open = std::mem::take(&mut self.to_reveal);
         open.sort_unstable();
         open.dedup();
-        for batch in open.chunks(max_batch) {
-            let reveals: Vec<Reveal> = batch
-                .iter()
-                .filter_map(|task| {
-                    let (output_hash, salt) = self.pending.remove(task)?;
-                    Some(Reveal {
-                        task: *task,
-                        output_hash,
-                        salt,
-                        output: None,
-                    })
+        // Opened tasks it holds no commitment for (none in practice) are
+        // skipped.
+        let reveals: Vec<Reveal> = open
+            .iter()
+            .filter_map(|task| {
+                let (output_hash, salt) = self.pending.remove(task)?;
+                Some(Reveal {
+                    task: *task,
+                    output_hash,
+                    salt,
+                    output: None,
                 })
-                .collect();
-            if !reveals.is_empty() {
-                txs.push(self.tx(Call::RevealResults { reveals }));
-            }
+            })
+            .collect();
+        for batch in reveals.chunks(max_batch) {
+            txs.push(self.tx(Call::RevealResults {
+                reveals: batch.to_vec(),
+            }));
         }
         txs
     }
@@ -305,6 +307,9 @@ pub struct Network<'a> {
     blocks: u64,
     tally: Option<Tally>,
     profile: Profile,
+    /// Whether devices' agreeing results are counted: only turncoats act
+    /// on the count, and a look-up per payment is a cache miss.
+    counts_agreement: bool,
 }
 
 /// Transactions per run of signature checks handed to the ledger (large
@@ -375,6 +380,7 @@ impl<'a> Network<'a> {
             blocks: 0,
             tally: None,
             profile: Profile::default(),
+            counts_agreement: config.adversary == Adversary::Turncoat,
         };
         net.block(Vec::new(), None)?;
         // Liars are spread evenly through the device list.
@@ -532,18 +538,20 @@ impl<'a> Network<'a> {
                     }
                 }
                 Event::RevealOpen { task } => {
-                    // The task's replicas, as the ledger holds them now.
+                    // The task's replicas, as the ledger holds them now (a
+                    // device that holds no commitment for it skips it when
+                    // it steps).
                     let replicas = self.ledger.task(task).map_or(&[][..], |t| &t.replicas);
                     for r in replicas.iter().filter(|r| !r.missed) {
-                        if let Some(&i) = self.index.get(&r.device)
-                            && self.devices[i].pending.contains_key(task)
-                        {
+                        if let Some(&i) = self.index.get(&r.device) {
                             self.devices[i].to_reveal.push(*task);
                         }
                     }
                 }
                 Event::Paid { device, amount, .. } => {
-                    if let Some(&i) = self.index.get(device) {
+                    if self.counts_agreement
+                        && let Some(&i) = self.index.get(device)
+                    {
                         self.devices[i].agreed += 1;
                     }
                     if let Some(t) = &mut self.tally {
@@ -575,25 +583,25 @@ impl<'a> Network<'a> {
         if let Some(t) = &mut self.tally
             && v.task.job == t.job
         {
-            if let Outcome::Accepted(out) = v.outcome
-                && out != true_output(&v.task)
-            {
-                t.wrong_accepted += 1;
-            }
             t.verdicts.push(v);
         }
     }
 
     /// Adds this block's verdicts of the measured job to its rebuilt tree
-    /// (leaf hashes on every core, the tree in decision order).
+    /// and counts the wrong outputs accepted (leaf hashes and true outputs
+    /// on every core, the tree in decision order).
     fn rebuild_verdicts(&mut self) {
         let Some(t) = &mut self.tally else { return };
         if t.verdicts.is_empty() {
             return;
         }
         let verdicts = std::mem::take(&mut t.verdicts);
-        let leaves = parallel::map(&verdicts, Verdict::leaf);
-        for (v, leaf) in verdicts.iter().zip(leaves) {
+        let judged = parallel::map(&verdicts, |v| {
+            let wrong = matches!(v.outcome, Outcome::Accepted(out) if out != true_output(&v.task));
+            (v.leaf(), wrong)
+        });
+        for (v, (leaf, wrong)) in verdicts.iter().zip(judged) {
+            t.wrong_accepted += u64::from(wrong);
             t.paths.push(v, leaf);
         }
     }
