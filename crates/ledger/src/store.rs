@@ -5,6 +5,9 @@
 //! in a layout suited to dense task indices.
 
 use std::collections::BTreeMap;
+use std::hash::Hash as StdHash;
+
+use rustc_hash::FxHashMap;
 
 use verigrid_types::codec::Encode;
 use verigrid_types::merkle::{self, Proof};
@@ -17,34 +20,50 @@ struct Entry<V> {
 }
 
 /// A sorted map with a Merkle root over `(key, value)` leaves.
+///
+/// Entries live in a slab in insertion order (nothing is ever removed: the
+/// ledger keeps every account, device and job), found through a hash index
+/// — ids are random hashes, so a look-up in a B-tree of 157,000 devices
+/// was a chain of cache misses comparing 32-byte keys, several times per
+/// replica — and ordered for iteration and the root by a B-tree of keys
+/// alone.
 #[derive(Clone, Debug)]
 pub struct StateMap<K, V> {
-    entries: BTreeMap<K, Entry<V>>,
+    index: FxHashMap<K, usize>,
+    order: BTreeMap<K, usize>,
+    slab: Vec<Entry<V>>,
 }
 
 impl<K, V> Default for StateMap<K, V> {
     fn default() -> Self {
         Self {
-            entries: BTreeMap::new(),
+            index: FxHashMap::default(),
+            order: BTreeMap::new(),
+            slab: Vec::new(),
         }
     }
 }
 
-impl<K: Ord + Encode, V: Encode> StateMap<K, V> {
+impl<K: Ord + StdHash + Copy + Encode, V: Encode> StateMap<K, V> {
+    fn entry(&self, key: &K) -> Option<&Entry<V>> {
+        self.slab.get(*self.index.get(key)?)
+    }
+
     /// The value under `key`.
     pub fn get(&self, key: &K) -> Option<&V> {
-        self.entries.get(key).map(|e| &e.value)
+        self.entry(key).map(|e| &e.value)
     }
 
     /// Whether `key` is present.
     pub fn contains(&self, key: &K) -> bool {
-        self.entries.contains_key(key)
+        self.index.contains_key(key)
     }
 
     /// The value under `key`, for changing; its leaf hash is recomputed at
     /// the next root.
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.entries.get_mut(key).map(|e| {
+        let at = *self.index.get(key)?;
+        self.slab.get_mut(at).map(|e| {
             e.leaf = None;
             &mut e.value
         })
@@ -52,17 +71,26 @@ impl<K: Ord + Encode, V: Encode> StateMap<K, V> {
 
     /// Inserts or replaces.
     pub fn insert(&mut self, key: K, value: V) {
-        self.entries.insert(key, Entry { value, leaf: None });
+        if let Some(e) = self.get_mut(&key) {
+            *e = value;
+            return;
+        }
+        let at = self.slab.len();
+        self.slab.push(Entry { value, leaf: None });
+        self.index.insert(key, at);
+        self.order.insert(key, at);
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.slab.len()
     }
 
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.entries.iter().map(|(k, e)| (k, &e.value))
+        self.order
+            .iter()
+            .filter_map(|(k, at)| Some((k, &self.slab.get(*at)?.value)))
     }
 
     /// The leaf of `(key, value)`, encoded into `buf` (cleared first: one
@@ -80,11 +108,15 @@ impl<K: Ord + Encode, V: Encode> StateMap<K, V> {
 
     fn leaves(&mut self) -> Vec<Hash> {
         let mut buf = Vec::with_capacity(256);
-        self.entries
-            .iter_mut()
-            .map(|(k, e)| {
-                *e.leaf
-                    .get_or_insert_with(|| Self::leaf_in(&mut buf, k, &e.value))
+        let slab = &mut self.slab;
+        self.order
+            .iter()
+            .filter_map(|(k, at)| {
+                let e = slab.get_mut(*at)?;
+                Some(
+                    *e.leaf
+                        .get_or_insert_with(|| Self::leaf_in(&mut buf, k, &e.value)),
+                )
             })
             .collect()
     }
@@ -97,7 +129,10 @@ impl<K: Ord + Encode, V: Encode> StateMap<K, V> {
     /// The leaf hash of `key`'s entry and a proof of it against
     /// [`StateMap::root`].
     pub fn prove(&mut self, key: &K) -> Option<(Hash, Proof)> {
-        let index = self.entries.keys().position(|k| k == key)?;
+        let index = self.order.range(..*key).count();
+        if !self.contains(key) {
+            return None;
+        }
         let leaves = self.leaves();
         let leaf = *leaves.get(index)?;
         Some((leaf, merkle::prove(&leaves, index)?))
@@ -347,6 +382,44 @@ mod tests {
     }
 
     proptest! {
+        /// A StateMap holds, orders, hashes and proves exactly the entries
+        /// a plain sorted map would, whatever the order of inserts and
+        /// changes.
+        #[test]
+        fn state_map_matches_a_sorted_map(
+            ops in proptest::collection::vec((0u8..40, any::<u64>(), any::<bool>()), 0..200)
+        ) {
+            let key = |k: u8| JobId(Hash::of(Domain::Draw, &[&[k]]));
+            let mut model: BTreeMap<JobId, u64> = BTreeMap::new();
+            let mut map: StateMap<JobId, u64> = StateMap::default();
+            for (k, v, change) in ops {
+                if change {
+                    if let Some(x) = model.get_mut(&key(k)) {
+                        *x = v;
+                    }
+                    if let Some(x) = map.get_mut(&key(k)) {
+                        *x = v;
+                    }
+                } else {
+                    model.insert(key(k), v);
+                    map.insert(key(k), v);
+                }
+                prop_assert_eq!(map.len(), model.len());
+                prop_assert_eq!(map.get(&key(k)), model.get(&key(k)));
+            }
+            let listed: Vec<(JobId, u64)> = map.iter().map(|(k, v)| (*k, *v)).collect();
+            prop_assert_eq!(&listed, &model.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
+            let leaves: Vec<Hash> = model.iter().map(|(k, v)| StateMap::leaf_hash(k, v)).collect();
+            let root = merkle::root_of_owned(leaves);
+            prop_assert_eq!(map.root(), root);
+            for (k, v) in &model {
+                let (leaf, proof) = map.prove(k).expect("a present key has a proof");
+                prop_assert_eq!(leaf, StateMap::leaf_hash(k, v));
+                prop_assert!(merkle::verify(&root, &leaf, &proof));
+            }
+            prop_assert!(map.prove(&key(200)).is_none());
+        }
+
         /// A TaskMap holds, orders and hashes exactly what a StateMap
         /// keyed by task id would, whatever the sequence of changes.
         #[test]
