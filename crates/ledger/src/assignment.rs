@@ -16,9 +16,10 @@ use crate::records::{Device, DeviceStatus, Phase, Replica, Task};
 /// Draws per replica before giving up on a task for this block.
 const ATTEMPTS: u64 = 24;
 
-/// The first replicas of a new task, chosen before any is placed: their
-/// devices' positions in the [`Sampler`].
+/// The first replicas of a new task, chosen before any is placed, and
+/// their devices' positions in the [`Sampler`].
 struct Plan {
+    replicas: Vec<Replica>,
     devices: Vec<usize>,
     alone: bool,
 }
@@ -238,21 +239,24 @@ impl Ledger {
                 let Some(plan) = self.plan(id, &needs, sampler, budget) else {
                     break;
                 };
+                for device in plan.devices {
+                    self.announce(id, device, plan.alone, sampler, &mut budget);
+                }
+                // The task goes in whole, its commit window armed: one
+                // insertion, no look-up per replica.
+                let deadline = self.height.plus(self.params.commit_blocks.max(1));
                 self.tasks.insert(
                     id,
                     Task {
-                        replicas: Vec::new(),
+                        replicas: plan.replicas,
                         phase: Phase::Commit,
-                        deadline: self.height,
+                        deadline,
                         wanted: 0,
                         solo: plan.alone,
                         spot_checked: false,
                     },
                 );
-                for device in plan.devices {
-                    self.place(id, device, plan.alone, sampler, &mut budget);
-                }
-                self.arm(id, self.height.plus(self.params.commit_blocks.max(1)));
+                self.deadlines.insert((deadline, id));
                 if let Some(job) = self.jobs.get_mut(&job_id) {
                     job.next_task += 1;
                     job.live += 1;
@@ -339,7 +343,11 @@ impl Ledger {
             chosen.push(Replica::assigned(c.id));
             devices.push(i);
         }
-        Some(Plan { devices, alone })
+        Some(Plan {
+            replicas: chosen,
+            devices,
+            alone,
+        })
     }
 
     /// Gives the device at sampler position `i` a replica of task `id`: it
@@ -360,11 +368,27 @@ impl Ledger {
         if let Some(task) = self.tasks.get_mut(&id) {
             task.replicas.push(Replica::assigned(device_id));
         }
+        self.announce(id, i, alone, sampler, budget);
+    }
+
+    /// Counts a replica of task `id` on the device at sampler position `i`
+    /// against its slots and the block's budget, and announces it.
+    fn announce(
+        &mut self,
+        id: TaskId,
+        i: usize,
+        alone: bool,
+        sampler: &mut Sampler,
+        budget: &mut u32,
+    ) {
+        let Some(device) = sampler.candidates.get(i).map(|c| c.id) else {
+            return;
+        };
         sampler.take_slot(i);
         *budget = budget.saturating_sub(1);
         self.events.push(Event::Assigned {
             task: id,
-            device: device_id,
+            device,
             solo: alone,
         });
     }

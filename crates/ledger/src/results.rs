@@ -226,12 +226,12 @@ impl Ledger {
         if task.wanted > 0 {
             return;
         }
-        let counted: Vec<_> = task.replicas.iter().filter(|r| !r.missed).collect();
-        if counted.is_empty() {
+        let counted = || task.replicas.iter().filter(|r| !r.missed);
+        if counted().next().is_none() {
             return;
         }
         match task.phase {
-            Phase::Commit if counted.iter().all(|r| r.commitment.is_some()) => {
+            Phase::Commit if counted().all(|r| r.commitment.is_some()) => {
                 if task.solo && self.spot_check(id) {
                     self.events.push(Event::SpotCheck { task: id });
                     let quorum = self
@@ -256,9 +256,7 @@ impl Ledger {
                 }
             }
             Phase::Reveal
-                if counted
-                    .iter()
-                    .all(|r| r.commitment.is_none() || r.output_hash.is_some()) =>
+                if counted().all(|r| r.commitment.is_none() || r.output_hash.is_some()) =>
             {
                 self.disarm(id);
                 self.judge(id);
