@@ -256,6 +256,55 @@ impl Device {
     }
 }
 
+/// What a device is told of a block's events.
+#[derive(Clone, Copy)]
+enum Deliver {
+    /// A replica of this task was assigned to it.
+    Commit(TaskId),
+    /// This task's reveals opened.
+    Reveal(TaskId),
+    /// One of its results was accepted and paid.
+    Agreed,
+}
+
+/// A [`Deliver`] for the device at position `at` of the device list.
+struct Delivery {
+    at: usize,
+    what: Deliver,
+}
+
+/// The deliveries `events` make, in order: assignments to their device,
+/// opened reveals to each counted replica's device (as the ledger holds
+/// the task now; a device that holds no commitment for it skips it when it
+/// steps), and payments when agreement is counted.
+fn resolve(
+    index: &FxHashMap<DeviceId, usize>,
+    ledger: &Ledger,
+    counts_agreement: bool,
+    events: &[Event],
+) -> Vec<Delivery> {
+    let mut out = Vec::new();
+    let mut deliver = |device: &DeviceId, what: Deliver| {
+        if let Some(&at) = index.get(device) {
+            out.push(Delivery { at, what });
+        }
+    };
+    for e in events {
+        match e {
+            Event::Assigned { task, device, .. } => deliver(device, Deliver::Commit(*task)),
+            Event::RevealOpen { task } => {
+                let replicas = ledger.task(task).map_or(&[][..], |t| &t.replicas);
+                for r in replicas.iter().filter(|r| !r.missed) {
+                    deliver(&r.device, Deliver::Reveal(*task));
+                }
+            }
+            Event::Paid { device, .. } if counts_agreement => deliver(device, Deliver::Agreed),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Where a run's wall-clock time went, for the scale benchmark.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Profile {
@@ -515,57 +564,50 @@ impl<'a> Network<'a> {
 
     /// Hands each event to the devices it concerns (not every event to
     /// every device: that is quadratic at scale), and tallies the measured
-    /// job's.
+    /// job's. The cost is cache misses — a device index look-up per
+    /// replica, a task look-up per opened task, a device's queue per push
+    /// — so both steps run on every core: events are resolved to device
+    /// positions in consecutive parts, then each core hands over to its own
+    /// part of the devices, in event order.
     fn route(&mut self, events: Vec<Event>) {
-        for e in events {
-            // Verdicts are moved into the tally, not copied.
-            let e = match e {
-                Event::Verdict(v) => {
-                    self.tally_verdict(v);
+        let (index, ledger, counts) = (&self.index, &self.ledger, self.counts_agreement);
+        let deliveries = parallel::map_parts(&events, |part| resolve(index, ledger, counts, part));
+        parallel::for_parts_mut(&mut self.devices, |start, devices| {
+            for d in deliveries.iter().flatten() {
+                let Some(device) = d.at.checked_sub(start).and_then(|i| devices.get_mut(i)) else {
                     continue;
+                };
+                match d.what {
+                    Deliver::Commit(task) => device.to_commit.push(task),
+                    Deliver::Reveal(task) => device.to_reveal.push(task),
+                    Deliver::Agreed => device.agreed += 1,
                 }
-                other => other,
-            };
-            match &e {
-                Event::Assigned { task, device, .. } => {
-                    if let Some(&i) = self.index.get(device) {
-                        self.devices[i].to_commit.push(*task);
-                    }
+            }
+        });
+        for e in events {
+            match e {
+                // Verdicts are moved into the tally, not copied.
+                Event::Verdict(v) => self.tally_verdict(v),
+                Event::Assigned { task, .. } => {
                     if let Some(t) = &mut self.tally
                         && task.job == t.job
                     {
                         t.replicas += 1;
                     }
                 }
-                Event::RevealOpen { task } => {
-                    // The task's replicas, as the ledger holds them now (a
-                    // device that holds no commitment for it skips it when
-                    // it steps).
-                    let replicas = self.ledger.task(task).map_or(&[][..], |t| &t.replicas);
-                    for r in replicas.iter().filter(|r| !r.missed) {
-                        if let Some(&i) = self.index.get(&r.device) {
-                            self.devices[i].to_reveal.push(*task);
-                        }
-                    }
-                }
-                Event::Paid { device, amount, .. } => {
-                    if self.counts_agreement
-                        && let Some(&i) = self.index.get(device)
-                    {
-                        self.devices[i].agreed += 1;
-                    }
+                Event::Paid { amount, .. } => {
                     if let Some(t) = &mut self.tally {
                         t.paid += amount.0;
                     }
                 }
                 Event::Slashed { device, .. } => {
-                    if let (Some(t), Some(&i)) = (&mut self.tally, self.index.get(device)) {
+                    if let (Some(t), Some(&i)) = (&mut self.tally, self.index.get(&device)) {
                         t.slashed[i] = true;
                     }
                 }
                 Event::JobFinished { job, refund, .. } => {
                     if let Some(t) = &mut self.tally
-                        && *job == t.job
+                        && job == t.job
                     {
                         t.refund += refund.0;
                     }

@@ -63,6 +63,27 @@ pub fn map_parts_mut<T: Send, R: Send>(
     })
 }
 
+/// `f(start, part)` over consecutive mutable parts of `items`, one per
+/// core, `start` being the part's position in `items`.
+pub fn for_parts_mut<T: Send>(items: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
+    let n = parts(items.len());
+    if n == 1 {
+        return f(0, items);
+    }
+    let size = items.len().div_ceil(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks_mut(size)
+            .enumerate()
+            .map(|(k, part)| {
+                let f = &f;
+                s.spawn(move || f(k * size, part))
+            })
+            .collect();
+        handles.into_iter().for_each(join);
+    });
+}
+
 /// `f` on every item, spread over the cores; results in order.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     map_parts(items, |part| part.iter().map(&f).collect::<Vec<R>>())
