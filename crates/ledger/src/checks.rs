@@ -111,8 +111,10 @@ impl SignatureChecker {
     pub fn check(&self, txs: &[SignedTx]) -> SignatureChecks {
         let mut out: Vec<SignatureCheck> = Vec::with_capacity(txs.len());
         let mut batch: Vec<(usize, PreparedKey, [u8; 64])> = Vec::new();
+        let mut body = Vec::new();
         for (i, stx) in txs.iter().enumerate() {
-            let body = stx.tx.encode();
+            body.clear();
+            stx.tx.encode_to(&mut body);
             let message = signing_message(&self.chain_id, &body);
             let signer = self.signer_key(&stx.tx.signer);
             let valid = match signer {
