@@ -300,7 +300,11 @@ impl Ledger {
                 }
                 task.wanted = task.wanted.saturating_sub(1);
             }
-            self.place(id, i, alone, sampler, budget);
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.replicas
+                    .push(Replica::assigned(sampler.candidates[i].id));
+            }
+            self.announce(id, i, alone, sampler, budget);
             placed = true;
         }
         if placed {
@@ -348,27 +352,6 @@ impl Ledger {
             devices,
             alone,
         })
-    }
-
-    /// Gives the device at sampler position `i` a replica of task `id`: it
-    /// counts against the device's slots and is announced. The caller then
-    /// arms the task's commit window, once for all the replicas it placed
-    /// in this block.
-    fn place(
-        &mut self,
-        id: TaskId,
-        i: usize,
-        alone: bool,
-        sampler: &mut Sampler,
-        budget: &mut u32,
-    ) {
-        let Some(device_id) = sampler.candidates.get(i).map(|c| c.id) else {
-            return;
-        };
-        if let Some(task) = self.tasks.get_mut(&id) {
-            task.replicas.push(Replica::assigned(device_id));
-        }
-        self.announce(id, i, alone, sampler, budget);
     }
 
     /// Counts a replica of task `id` on the device at sampler position `i`
