@@ -300,9 +300,8 @@ impl Ledger {
                 }
                 task.wanted = task.wanted.saturating_sub(1);
             }
-            if let Some(task) = self.tasks.get_mut(&id) {
-                task.replicas
-                    .push(Replica::assigned(sampler.candidates[i].id));
+            if let (Some(task), Some(c)) = (self.tasks.get_mut(&id), sampler.candidates.get(i)) {
+                task.replicas.push(Replica::assigned(c.id));
             }
             self.announce(id, i, alone, sampler, budget);
             placed = true;
