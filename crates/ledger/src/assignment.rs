@@ -64,68 +64,104 @@ struct Candidate {
     placed: u32,
 }
 
-/// A Fenwick tree over device weights: weighted draws and weight updates
-/// in O(log n), with each device's [`Candidate`] beside it so a draw needs
-/// no lookup in the device map.
+/// Devices per block of [`Sampler`] weights.
+const BLOCK: usize = 64;
+
+/// Weighted draws over the available devices, with each device's
+/// [`Candidate`] beside it so a draw needs no lookup in the device map.
+///
+/// Weights sit in one dense array, cut into blocks of [`BLOCK`]; a Fenwick
+/// tree over the block sums finds the block a draw lands in, and a scan of
+/// that block's weights (one contiguous run) finds the device. At a
+/// hundred thousand devices the tree is a few thousand entries that stay
+/// in cache, where a tree over every device would miss on most of its
+/// levels, and a draw is made for every replica assigned. A draw lands on
+/// the same device as with any other exact prefix-sum structure: the first
+/// whose cumulative weight exceeds the target.
 struct Sampler {
     candidates: Vec<Candidate>,
-    tree: Vec<u64>,
+    weights: Vec<u64>,
+    /// Fenwick tree (1-based) over the block sums of `weights`.
+    blocks: Vec<u64>,
+    total: u64,
 }
 
 impl Sampler {
     fn new(candidates: Vec<Candidate>) -> Self {
-        let n = candidates.len();
-        let mut tree = vec![0u64; n + 1];
-        for (i, c) in candidates.iter().enumerate() {
+        let weights: Vec<u64> = candidates.iter().map(Candidate::weight).collect();
+        let sums: Vec<u64> = weights
+            .chunks(BLOCK)
+            .map(|b| b.iter().fold(0u64, |a, w| a.saturating_add(*w)))
+            .collect();
+        let n = sums.len();
+        let mut blocks = vec![0u64; n + 1];
+        for (i, sum) in sums.iter().enumerate() {
             let j = i + 1;
-            tree[j] = tree[j].saturating_add(c.weight());
+            blocks[j] = blocks[j].saturating_add(*sum);
             let parent = j + (j & j.wrapping_neg());
             if parent <= n {
-                tree[parent] = tree[parent].saturating_add(tree[j]);
+                blocks[parent] = blocks[parent].saturating_add(blocks[j]);
             }
         }
-        Self { candidates, tree }
+        let total = sums.iter().fold(0u64, |a, w| a.saturating_add(*w));
+        Self {
+            candidates,
+            weights,
+            blocks,
+            total,
+        }
     }
 
     fn total(&self) -> u64 {
-        let mut i = self.candidates.len();
-        let mut sum = 0u64;
-        while i > 0 {
-            sum = sum.saturating_add(self.tree[i]);
-            i &= i - 1;
-        }
-        sum
+        self.total
     }
 
     /// The position of the device whose cumulative weight range holds
-    /// `target`.
+    /// `target` (`target < total`).
     fn find(&self, mut target: u64) -> Option<usize> {
-        let n = self.candidates.len();
-        let mut pos = 0usize;
+        let n = self.blocks.len() - 1;
+        let mut block = 0usize;
         let mut step = n.next_power_of_two();
         while step > 0 {
-            let next = pos + step;
-            if next <= n && self.tree[next] <= target {
-                pos = next;
-                target -= self.tree[next];
+            let next = block + step;
+            if next <= n && self.blocks[next] <= target {
+                block = next;
+                target -= self.blocks[next];
             }
             step >>= 1;
         }
-        (pos < n).then_some(pos)
+        let start = block * BLOCK;
+        let run = self
+            .weights
+            .get(start..(start + BLOCK).min(self.weights.len()))?;
+        for (offset, &w) in run.iter().enumerate() {
+            if target < w {
+                return Some(start + offset);
+            }
+            target -= w;
+        }
+        None
+    }
+
+    /// The draw weight of the device at `i` now.
+    fn weight(&self, i: usize) -> u64 {
+        self.weights.get(i).copied().unwrap_or(0)
     }
 
     /// Counts one more replica on the device at `i` and updates its weight.
     fn take_slot(&mut self, i: usize) {
-        let Some(c) = self.candidates.get_mut(i) else {
+        let (Some(c), Some(w)) = (self.candidates.get_mut(i), self.weights.get_mut(i)) else {
             return;
         };
-        let old = c.weight();
+        let old = *w;
         c.running += 1;
         c.placed += 1;
         let new = c.weight();
-        let mut j = i + 1;
-        while j < self.tree.len() {
-            self.tree[j] = self.tree[j].wrapping_add(new).wrapping_sub(old);
+        *w = new;
+        self.total = self.total.wrapping_add(new).wrapping_sub(old);
+        let mut j = i / BLOCK + 1;
+        while j < self.blocks.len() {
+            self.blocks[j] = self.blocks[j].wrapping_add(new).wrapping_sub(old);
             j += j & j.wrapping_neg();
         }
     }
@@ -398,10 +434,83 @@ impl Ledger {
             let clash = taken.contains(&c.owner)
                 || c.pool.is_some_and(|p| taken.contains(&p))
                 || replicas.iter().any(|r| r.device == c.id);
-            if !clash && c.weight() > 0 && c.meets(needs) {
+            if !clash && sampler.weight(i) > 0 && c.meets(needs) {
                 return Some(i);
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn candidate(n: u8, factor: u64, slots: u32) -> Candidate {
+        Candidate {
+            id: DeviceId(verigrid_types::Hash([n; 32])),
+            owner: AccountId([n; 32]),
+            pool: None,
+            wasm: true,
+            onnx: false,
+            security: SecurityLevel::Software,
+            memory_mib: 0,
+            score_ppm: 0,
+            solo: false,
+            factor,
+            slots,
+            running: 0,
+            placed: 0,
+        }
+    }
+
+    /// The device a draw of `target` lands on, by walking every weight.
+    fn walk(weights: &[u64], mut target: u64) -> Option<usize> {
+        for (i, &w) in weights.iter().enumerate() {
+            if target < w {
+                return Some(i);
+            }
+            target -= w;
+        }
+        None
+    }
+
+    proptest! {
+        /// Every draw lands where a walk over the weights lands, and the
+        /// total follows, as slots are taken in any order.
+        #[test]
+        fn draws_land_where_a_walk_over_the_weights_does(
+            devices in proptest::collection::vec((0u64..5, 0u32..4), 1..300),
+            takes in proptest::collection::vec(any::<prop::sample::Index>(), 0..200),
+            targets in proptest::collection::vec(any::<u64>(), 1..50),
+        ) {
+            let candidates: Vec<Candidate> = devices
+                .iter()
+                .enumerate()
+                .map(|(i, (factor, slots))| candidate(i as u8, *factor, *slots))
+                .collect();
+            let mut sampler = Sampler::new(candidates);
+            let step = |sampler: &Sampler| -> Result<(), TestCaseError> {
+                let weights: Vec<u64> = sampler.candidates.iter().map(Candidate::weight).collect();
+                let total: u64 = weights.iter().sum();
+                prop_assert_eq!(sampler.total(), total);
+                for t in &targets {
+                    let target = if total == 0 { 0 } else { t % total };
+                    let expected = if total == 0 { None } else { walk(&weights, target) };
+                    let found = if total == 0 { None } else { sampler.find(target) };
+                    prop_assert_eq!(found, expected);
+                }
+                Ok(())
+            };
+            step(&sampler)?;
+            for take in takes {
+                let i = take.index(devices.len());
+                if sampler.weight(i) > 0 {
+                    sampler.take_slot(i);
+                }
+                step(&sampler)?;
+            }
+        }
     }
 }
