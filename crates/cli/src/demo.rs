@@ -176,7 +176,7 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
     if args.json {
         let bench_fields = if bench {
             format!(
-                ",\"seconds\":{:.3},\"peak_memory_kib\":{},\"setup_s\":{:.3},\"sign_s\":{:.3},\"check_s\":{:.3},\"apply_s\":{:.3},\"route_s\":{:.3},\"prove_s\":{:.3},\"txs\":{},\"threads\":{}",
+                ",\"seconds\":{:.3},\"peak_memory_kib\":{},\"setup_s\":{:.3},\"sign_s\":{:.3},\"check_s\":{:.3},\"apply_s\":{:.3},\"route_s\":{:.3},\"prove_s\":{:.3},\"txs\":{},\"threads\":{},\"floor_s\":{:.3},\"floor_sign_s\":{:.3},\"floor_check_s\":{:.3},\"floor_sampled\":{},\"device_txs\":{}",
                 elapsed.as_secs_f64(),
                 peak.unwrap_or(0),
                 profile.setup.as_secs_f64(),
@@ -187,6 +187,11 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
                 profile.prove.as_secs_f64(),
                 profile.txs,
                 verigrid_sim::parallel::threads(),
+                profile.floor.total().as_secs_f64(),
+                profile.floor.sign.as_secs_f64(),
+                profile.floor.check.as_secs_f64(),
+                profile.floor.sampled,
+                profile.floor.transactions,
             )
         } else {
             String::new()
@@ -247,6 +252,17 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
                 (f64::from(config.tasks) + f64::from(config.warmup_tasks)) / secs,
                 profile.txs as f64 / secs,
                 profile.txs,
+            );
+            let floor = profile.floor;
+            println!(
+                "  baseline            signing and checking its {} device transactions, and nothing else, takes {:.1} s here (signing {:.1} s + checking {:.1} s on {} threads; timed on {} of them, signed and checked again after the run): the run took {:.1}× that",
+                floor.transactions,
+                floor.total().as_secs_f64(),
+                floor.sign.as_secs_f64(),
+                floor.check.as_secs_f64(),
+                verigrid_sim::parallel::threads(),
+                floor.sampled,
+                secs / floor.total().as_secs_f64().max(1e-9),
             );
         }
     }

@@ -325,7 +325,43 @@ pub struct Profile {
     pub prove: Duration,
     /// Transactions applied.
     pub txs: u64,
+    /// The baseline the run is measured against: signing and checking its
+    /// device transactions alone.
+    pub floor: Floor,
 }
+
+/// What signing and checking a run's device transactions alone takes on
+/// this machine, on every core: a sample of them (every
+/// [`SAMPLE_EVERY`]th) is signed and checked again after the run, with the
+/// same keys, code and batch size, and the times are scaled to all of
+/// them. No ledger, routing or simulation runs meanwhile, so no run with
+/// these transactions can take less; `verigrid sim --bench` reports the
+/// run against it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Floor {
+    /// Device transactions in the run.
+    pub transactions: u64,
+    /// Of which signed and checked again.
+    pub sampled: usize,
+    /// Signing all of them (scaled from the sample).
+    pub sign: Duration,
+    /// Checking all of them (scaled from the sample).
+    pub check: Duration,
+}
+
+impl Floor {
+    /// Signing and checking together.
+    #[must_use]
+    pub fn total(&self) -> Duration {
+        self.sign + self.check
+    }
+}
+
+/// One device transaction in this many is kept for the [`Floor`].
+pub const SAMPLE_EVERY: u64 = 64;
+
+/// Most device transactions kept for the [`Floor`].
+const SAMPLE_CAP: usize = 50_000;
 
 /// What the measured job has produced so far, tallied from events as
 /// blocks are applied (a run at 10 million tasks keeps no event list).
@@ -359,6 +395,10 @@ pub struct Network<'a> {
     /// Whether devices' agreeing results are counted: only turncoats act
     /// on the count, and a look-up per payment is a cache miss.
     counts_agreement: bool,
+    /// Device transactions sent so far.
+    device_txs: u64,
+    /// Every [`SAMPLE_EVERY`]th of them, for the [`Floor`].
+    sample: Vec<SignedTx>,
 }
 
 /// Transactions per run of signature checks handed to the ledger (large
@@ -430,6 +470,8 @@ impl<'a> Network<'a> {
             tally: None,
             profile: Profile::default(),
             counts_agreement: config.adversary == Adversary::Turncoat,
+            device_txs: 0,
+            sample: Vec::new(),
         };
         net.block(Vec::new(), None)?;
         // Liars are spread evenly through the device list.
@@ -706,9 +748,71 @@ impl<'a> Network<'a> {
             .flatten()
             .collect();
             self.profile.sign += signed.elapsed();
+            self.keep_sample(&txs);
             self.block(txs, None)?;
         }
         bail!("job did not finish within 100000 blocks")
+    }
+
+    /// Keeps every [`SAMPLE_EVERY`]th device transaction, up to
+    /// [`SAMPLE_CAP`], for the [`Floor`].
+    fn keep_sample(&mut self, txs: &[SignedTx]) {
+        for (n, tx) in (self.device_txs..).zip(txs) {
+            if n % SAMPLE_EVERY == 0 && self.sample.len() < SAMPLE_CAP {
+                self.sample.push(tx.clone());
+            }
+        }
+        self.device_txs += txs.len() as u64;
+    }
+
+    /// Signs and checks the sampled device transactions again, on every
+    /// core as the run does, and scales the times to all of them.
+    ///
+    /// # Errors
+    /// A sampled transaction whose signer is not a simulated device, or
+    /// whose signature does not check (either would be a bug).
+    fn signature_floor(&self) -> Result<Floor> {
+        let mut unsigned = Vec::with_capacity(self.sample.len());
+        for tx in &self.sample {
+            let device = match tx.tx.signer {
+                Signer::Device(id) => self.index.get(&id).and_then(|&i| self.devices.get(i)),
+                Signer::Account(_) => None,
+            };
+            let device = device.context("a sampled transaction was not a device's")?;
+            unsigned.push((tx.tx.clone(), &device.key));
+        }
+        let started = Instant::now();
+        let signed = parallel::map_parts(&unsigned, |part| {
+            part.iter()
+                .map(|(tx, key)| tx.clone().sign(CHAIN_ID, key))
+                .collect::<Vec<_>>()
+        })
+        .concat();
+        let sign = started.elapsed();
+        let checker = self.ledger.signature_checker();
+        let started = Instant::now();
+        let invalid: usize = parallel::map_parts(&signed, |part| {
+            part.chunks(CHECK_RUN)
+                .map(|run| checker.check(run).invalid())
+                .sum::<usize>()
+        })
+        .iter()
+        .sum();
+        let check = started.elapsed();
+        if invalid > 0 || signed != self.sample {
+            bail!("{invalid} re-signed transactions did not sign or check as in the run");
+        }
+        let scale = if signed.is_empty() {
+            0.0
+        } else {
+            self.device_txs as f64 / signed.len() as f64
+        };
+        Ok(Floor {
+            transactions: self.device_txs,
+            sampled: signed.len(),
+            sign: sign.mul_f64(scale),
+            check: check.mul_f64(scale),
+        })
     }
 
     /// Starts tallying `job` (the next job submitted), sampling
@@ -834,5 +938,6 @@ pub fn run_profiled(
     report.blocks = net.blocks;
     report.state_root = root;
     net.profile.prove += proved.elapsed();
+    net.profile.floor = net.signature_floor()?;
     Ok((report, net.profile))
 }

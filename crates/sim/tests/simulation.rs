@@ -23,7 +23,7 @@ impl Attester for Mixed<'_> {
         self.0.trust_roots()
     }
 }
-use verigrid_sim::network::{Config, Policy, run};
+use verigrid_sim::network::{Config, Policy, SAMPLE_EVERY, run, run_profiled};
 
 fn config(policy: Policy, seed: u64) -> Config {
     Config {
@@ -40,6 +40,27 @@ fn same_seed_gives_the_same_numbers() {
     assert_eq!(a, b);
     let c = run(&config(Policy::Adaptive(100_000), 8), &attester).unwrap();
     assert_ne!(a.state_root, c.state_root);
+}
+
+#[test]
+fn the_benchmark_baseline_signs_and_checks_a_sample_of_the_runs_transactions() {
+    let attester = SimAttester::new("test-ca");
+    let (report, profile) =
+        run_profiled(&config(Policy::Replicated(3), 1), &attester, &mut |_| {}).unwrap();
+    let floor = profile.floor;
+    // Device transactions only: not the 60 registrations nor the job.
+    assert!(floor.transactions > 0 && floor.transactions < profile.txs);
+    assert_eq!(
+        floor.sampled as u64,
+        floor.transactions.div_ceil(SAMPLE_EVERY),
+        "every {SAMPLE_EVERY}th device transaction is re-signed and re-checked"
+    );
+    assert!(floor.sign > std::time::Duration::ZERO && floor.check > std::time::Duration::ZERO);
+    // Timing the baseline changes nothing the run reports.
+    assert_eq!(
+        report,
+        run(&config(Policy::Replicated(3), 1), &attester).unwrap()
+    );
 }
 
 #[test]
