@@ -331,10 +331,11 @@ pub struct Profile {
 }
 
 /// What signing and checking a run's device transactions alone takes on
-/// this machine, on every core: a sample of them (every
-/// [`SAMPLE_EVERY`]th) is signed and checked again after the run, with the
-/// same keys, code and batch size, and the times are scaled to all of
-/// them. No ledger, routing or simulation runs meanwhile, so no run with
+/// this machine, on every core: an evenly spaced sample of them (every
+/// [`SAMPLE_EVERY`]th, every other one of those each time the sample
+/// outgrows [`SAMPLE_CAP`]) is signed and checked again after the run,
+/// with the same keys, code and batch size, and the times are scaled to
+/// all of them. No ledger, routing or simulation runs meanwhile, so no run with
 /// these transactions can take less; `verigrid sim --bench` reports the
 /// run against it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -361,7 +362,47 @@ impl Floor {
 pub const SAMPLE_EVERY: u64 = 64;
 
 /// Most device transactions kept for the [`Floor`].
-const SAMPLE_CAP: usize = 50_000;
+pub const SAMPLE_CAP: usize = 50_000;
+
+/// An evenly spaced sample of a stream, at most `cap` long: every
+/// `every`th item; when it outgrows `cap`, every other item kept goes and
+/// the spacing doubles, so the sample stays even over the whole stream.
+struct Thinned<T> {
+    every: u64,
+    cap: usize,
+    /// Items offered so far.
+    seen: u64,
+    kept: Vec<T>,
+}
+
+impl<T: Clone> Thinned<T> {
+    fn new(every: u64, cap: usize) -> Self {
+        Self {
+            every: every.max(1),
+            cap: cap.max(1),
+            seen: 0,
+            kept: Vec::new(),
+        }
+    }
+
+    fn offer(&mut self, items: &[T]) {
+        for (n, item) in (self.seen..).zip(items) {
+            if n % self.every != 0 {
+                continue;
+            }
+            self.kept.push(item.clone());
+            if self.kept.len() > self.cap {
+                let mut position = 0usize;
+                self.kept.retain(|_| {
+                    position += 1;
+                    position % 2 == 1
+                });
+                self.every *= 2;
+            }
+        }
+        self.seen += items.len() as u64;
+    }
+}
 
 /// What the measured job has produced so far, tallied from events as
 /// blocks are applied (a run at 10 million tasks keeps no event list).
@@ -395,10 +436,9 @@ pub struct Network<'a> {
     /// Whether devices' agreeing results are counted: only turncoats act
     /// on the count, and a look-up per payment is a cache miss.
     counts_agreement: bool,
-    /// Device transactions sent so far.
-    device_txs: u64,
-    /// Every [`SAMPLE_EVERY`]th of them, for the [`Floor`].
-    sample: Vec<SignedTx>,
+    /// Device transactions sent, and an even sample of them for the
+    /// [`Floor`].
+    sample: Thinned<SignedTx>,
 }
 
 /// Transactions per run of signature checks handed to the ledger (large
@@ -470,8 +510,7 @@ impl<'a> Network<'a> {
             tally: None,
             profile: Profile::default(),
             counts_agreement: config.adversary == Adversary::Turncoat,
-            device_txs: 0,
-            sample: Vec::new(),
+            sample: Thinned::new(SAMPLE_EVERY, SAMPLE_CAP),
         };
         net.block(Vec::new(), None)?;
         // Liars are spread evenly through the device list.
@@ -748,21 +787,10 @@ impl<'a> Network<'a> {
             .flatten()
             .collect();
             self.profile.sign += signed.elapsed();
-            self.keep_sample(&txs);
+            self.sample.offer(&txs);
             self.block(txs, None)?;
         }
         bail!("job did not finish within 100000 blocks")
-    }
-
-    /// Keeps every [`SAMPLE_EVERY`]th device transaction, up to
-    /// [`SAMPLE_CAP`], for the [`Floor`].
-    fn keep_sample(&mut self, txs: &[SignedTx]) {
-        for (n, tx) in (self.device_txs..).zip(txs) {
-            if n % SAMPLE_EVERY == 0 && self.sample.len() < SAMPLE_CAP {
-                self.sample.push(tx.clone());
-            }
-        }
-        self.device_txs += txs.len() as u64;
     }
 
     /// Signs and checks the sampled device transactions again, on every
@@ -772,19 +800,20 @@ impl<'a> Network<'a> {
     /// A sampled transaction whose signer is not a simulated device, or
     /// whose signature does not check (either would be a bug).
     fn signature_floor(&self) -> Result<Floor> {
-        let mut unsigned = Vec::with_capacity(self.sample.len());
-        for tx in &self.sample {
+        let sample = &self.sample.kept;
+        let mut unsigned = Vec::with_capacity(sample.len());
+        for tx in sample {
             let device = match tx.tx.signer {
                 Signer::Device(id) => self.index.get(&id).and_then(|&i| self.devices.get(i)),
                 Signer::Account(_) => None,
             };
             let device = device.context("a sampled transaction was not a device's")?;
-            unsigned.push((tx.tx.clone(), &device.key));
+            unsigned.push((&tx.tx, &device.key));
         }
         let started = Instant::now();
         let signed = parallel::map_parts(&unsigned, |part| {
             part.iter()
-                .map(|(tx, key)| tx.clone().sign(CHAIN_ID, key))
+                .map(|(tx, key)| Tx::clone(tx).sign(CHAIN_ID, key))
                 .collect::<Vec<_>>()
         })
         .concat();
@@ -799,16 +828,16 @@ impl<'a> Network<'a> {
         .iter()
         .sum();
         let check = started.elapsed();
-        if invalid > 0 || signed != self.sample {
+        if invalid > 0 || signed != *sample {
             bail!("{invalid} re-signed transactions did not sign or check as in the run");
         }
         let scale = if signed.is_empty() {
             0.0
         } else {
-            self.device_txs as f64 / signed.len() as f64
+            self.sample.seen as f64 / signed.len() as f64
         };
         Ok(Floor {
-            transactions: self.device_txs,
+            transactions: self.sample.seen,
             sampled: signed.len(),
             sign: sign.mul_f64(scale),
             check: check.mul_f64(scale),
@@ -940,4 +969,31 @@ pub fn run_profiled(
     net.profile.prove += proved.elapsed();
     net.profile.floor = net.signature_floor()?;
     Ok((report, net.profile))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Thinned;
+
+    #[test]
+    fn a_thinned_sample_stays_evenly_spaced_and_within_its_cap() {
+        let mut sample = Thinned::new(4, 10);
+        let items: Vec<u64> = (0..1_000).collect();
+        let mut spacings = Vec::new();
+        for chunk in items.chunks(7) {
+            sample.offer(chunk);
+            assert!(sample.kept.len() <= 10);
+            let expected: Vec<u64> = (0..sample.seen).filter(|n| n % sample.every == 0).collect();
+            assert_eq!(sample.kept, expected, "after {} items", sample.seen);
+            spacings.push(sample.every);
+        }
+        assert_eq!(sample.seen, 1_000);
+        // 1,000 items, at most 10 kept: the spacing doubled from 4 to 128.
+        assert_eq!(sample.every, 128);
+        assert!(
+            spacings
+                .windows(2)
+                .all(|w| w[1] == w[0] || w[1] == 2 * w[0])
+        );
+    }
 }
