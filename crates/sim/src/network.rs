@@ -653,7 +653,7 @@ impl<'a> Network<'a> {
     fn route(&mut self, events: Vec<Event>) {
         let (index, ledger, counts) = (&self.index, &self.ledger, self.counts_agreement);
         let deliveries = parallel::map_parts(&events, |part| resolve(index, ledger, counts, part));
-        parallel::for_parts_mut(&mut self.devices, |start, devices| {
+        parallel::map_parts_mut(&mut self.devices, |start, devices| {
             for d in deliveries.iter().flatten() {
                 let Some(device) = d.at.checked_sub(start).and_then(|i| devices.get_mut(i)) else {
                     continue;
@@ -778,7 +778,7 @@ impl<'a> Network<'a> {
                 return Ok(job);
             }
             let signed = Instant::now();
-            let txs: Vec<SignedTx> = parallel::map_parts_mut(&mut self.devices, |part| {
+            let txs: Vec<SignedTx> = parallel::map_parts_mut(&mut self.devices, |_, part| {
                 part.iter_mut()
                     .flat_map(|d| d.step(max_batch))
                     .collect::<Vec<_>>()

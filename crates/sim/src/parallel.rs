@@ -40,35 +40,15 @@ pub fn map_parts<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) ->
     })
 }
 
-/// `f` over consecutive mutable parts of `items`, one per core; results in
-/// order.
+/// `f(start, part)` over consecutive mutable parts of `items`, one per
+/// core, `start` being the part's position in `items`; results in order.
 pub fn map_parts_mut<T: Send, R: Send>(
     items: &mut [T],
-    f: impl Fn(&mut [T]) -> R + Sync,
+    f: impl Fn(usize, &mut [T]) -> R + Sync,
 ) -> Vec<R> {
     let n = parts(items.len());
     if n == 1 {
-        return vec![f(items)];
-    }
-    let size = items.len().div_ceil(n);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks_mut(size)
-            .map(|part| {
-                let f = &f;
-                s.spawn(move || f(part))
-            })
-            .collect();
-        handles.into_iter().map(join).collect()
-    })
-}
-
-/// `f(start, part)` over consecutive mutable parts of `items`, one per
-/// core, `start` being the part's position in `items`.
-pub fn for_parts_mut<T: Send>(items: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
-    let n = parts(items.len());
-    if n == 1 {
-        return f(0, items);
+        return vec![f(0, items)];
     }
     let size = items.len().div_ceil(n);
     std::thread::scope(|s| {
@@ -80,8 +60,8 @@ pub fn for_parts_mut<T: Send>(items: &mut [T], f: impl Fn(usize, &mut [T]) + Syn
                 s.spawn(move || f(k * size, part))
             })
             .collect();
-        handles.into_iter().for_each(join);
-    });
+        handles.into_iter().map(join).collect()
+    })
 }
 
 /// `f` on every item, spread over the cores; results in order.
