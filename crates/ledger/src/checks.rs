@@ -126,8 +126,9 @@ impl SignatureChecker {
                         batch.push((i, prepared, *sig));
                         Some(true)
                     }
-                    // Not a curve point, or not an ed25519 signature:
-                    // nothing verifies.
+                    // Not a usable key (not a curve point, or of small
+                    // order), or not an ed25519 signature: nothing
+                    // verifies, as `verify_ed25519` would find.
                     _ => Some(false),
                 },
                 Some(s) => Some(s.key.verify(&message.0, &stx.signature)),
