@@ -13,16 +13,24 @@
 //! - its `state_root` is the root the ledger reaches by applying it to its
 //!   parent's state. Invalid transactions inside a block are not a fault of
 //!   the block: the ledger records them as rejected and charges nothing.
+//!
+//! A block's signatures are checked before the ledger applies it, in
+//! batches, on every core ([`apply`]): batched and one-by-one checks agree
+//! on every signature (docs/DESIGN.md §4), so this is the outcome
+//! `Ledger::apply_block` gives, only sooner.
 
 use std::collections::HashMap;
 
 use thiserror::Error;
 use verigrid_ledger::VerdictProof;
-use verigrid_ledger::{BlockError, BlockOutcome, Event, Genesis, Ledger, TxError};
+use verigrid_ledger::{
+    BlockError, BlockInput, BlockOutcome, Event, Genesis, Ledger, SignatureChecks, TxError,
+};
 use verigrid_types::codec::Encode;
 use verigrid_types::device::{
     AttestationFailure, AttestationSummary, AttestationVerifier, Evidence, VerifyRequest,
 };
+use verigrid_types::tx::SignedTx;
 use verigrid_types::{AccountId, Hash, Height, JobId, TaskId, Timestamp};
 
 use crate::assignments::Assignments;
@@ -31,6 +39,65 @@ use crate::mempool::Mempool;
 
 /// Most speculative (unfinalized) ledger states kept at once.
 const MAX_SPECULATIVE: usize = 256;
+
+/// Transactions per batch of signature checks: large enough for batching
+/// to pay (about a third of the cost of checking one by one), small enough
+/// that a bad signature costs little to find.
+const CHECK_RUN: usize = 256;
+
+/// Applies `input` to `ledger`, its signatures checked first in batches of
+/// [`CHECK_RUN`] on every core. The outcome is the one
+/// [`Ledger::apply_block`] gives: a check counts only for the transaction,
+/// key and signature it was made for, and anything it does not cover is
+/// verified inline.
+///
+/// # Errors
+/// As [`Ledger::apply_block`].
+pub fn apply(
+    ledger: &mut Ledger,
+    input: &BlockInput,
+    verifier: &dyn AttestationVerifier,
+) -> Result<BlockOutcome, BlockError> {
+    let checks = check_signatures(ledger, &input.txs);
+    ledger.apply_block_checked(input, verifier, checks)
+}
+
+/// Checks of `txs` in order, one per run of [`CHECK_RUN`], the runs shared
+/// out over the cores in consecutive parts.
+fn check_signatures(ledger: &Ledger, txs: &[SignedTx]) -> Vec<SignatureChecks> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let runs = txs.len().div_ceil(CHECK_RUN);
+    if cores < 2 || runs < 2 {
+        return vec![ledger.check_signatures(txs)];
+    }
+    let checker = ledger.signature_checker();
+    let part = runs.div_ceil(cores) * CHECK_RUN;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = txs
+            .chunks(part)
+            .map(|part| {
+                let checker = checker.clone();
+                s.spawn(move || {
+                    part.chunks(CHECK_RUN)
+                        .map(|run| checker.check(run))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A worker that died leaves its runs unchecked; the ledger verifies
+        // those (and, checks no longer lining up, the rest) inline.
+        let mut checks = Vec::with_capacity(runs);
+        let mut whole = true;
+        for worker in workers {
+            match worker.join() {
+                Ok(done) if whole => checks.extend(done),
+                Ok(_) => {}
+                Err(_) => whole = false,
+            }
+        }
+        checks
+    })
+}
 
 /// Bounds on what a block may hold.
 #[derive(Clone, Copy, Debug)]
@@ -375,7 +442,7 @@ impl Chain {
         let mut pass = 0;
         let (scratch, outcome) = loop {
             let mut scratch = state.clone();
-            let outcome = scratch.apply_block(&block.input(), self.verifier.as_ref())?;
+            let outcome = apply(&mut scratch, &block.input(), self.verifier.as_ref())?;
             if pass == PASSES || outcome.results.iter().all(Result::is_ok) {
                 break (scratch, outcome);
             }
@@ -438,7 +505,7 @@ impl Chain {
             return Verdict::TooEarly(Timestamp(block.time.0 - self.limits.max_clock_skew_ms));
         }
         let mut scratch = state.clone();
-        let Ok(outcome) = scratch.apply_block(&block.input(), self.verifier.as_ref()) else {
+        let Ok(outcome) = apply(&mut scratch, &block.input(), self.verifier.as_ref()) else {
             return Verdict::Invalid(Invalidity::Linkage);
         };
         if outcome.state_root != block.state_root {
@@ -496,7 +563,7 @@ impl Chain {
             Some(s) => (s.state, s.outcome),
             None => {
                 let mut scratch = self.ledger.clone();
-                let outcome = scratch.apply_block(&block.input(), self.verifier.as_ref())?;
+                let outcome = apply(&mut scratch, &block.input(), self.verifier.as_ref())?;
                 (scratch, outcome)
             }
         };
@@ -626,6 +693,58 @@ mod tests {
             other.verify(&genesis, &built.block, Timestamp(2_000)),
             Verdict::Valid
         );
+    }
+
+    /// Signatures checked in batches on every core give the outcome
+    /// one-by-one checks give, a forgery in a later batch included.
+    #[test]
+    fn batched_signature_checks_give_the_outcome_of_single_checks() {
+        let senders: Vec<SecretKey> = (0..12)
+            .map(|i| SecretKey::from_label(&format!("sender {i}")))
+            .collect();
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            params: Params::new(AccountId([9; 32])),
+            accounts: senders
+                .iter()
+                .map(|k| (k.account(), Amount(1_000_000)))
+                .collect(),
+            time: Timestamp(1_000),
+        };
+        let ledger = Ledger::new(&genesis).unwrap();
+        let mut txs = Vec::new();
+        for nonce in 0..60 {
+            for sender in &senders {
+                let tx = Tx {
+                    signer: Signer::Account(sender.account()),
+                    nonce,
+                    fee: Amount(100),
+                    call: Call::Transfer {
+                        to: AccountId([7; 32]),
+                        amount: Amount(1),
+                    },
+                };
+                txs.push(tx.sign(CHAIN, sender));
+            }
+        }
+        // Another transaction's signature, in the second batch.
+        txs[300].signature = txs[301].signature;
+        let input = BlockInput {
+            height: Height(1),
+            time: Timestamp(2_000),
+            randomness: Hash::ZERO,
+            parent: Hash::ZERO,
+            proposer: AccountId([9; 32]),
+            txs,
+        };
+        let mut batched = ledger.clone();
+        let mut single = ledger;
+        let a = apply(&mut batched, &input, &RefuseAttestations).unwrap();
+        let b = single.apply_block(&input, &RefuseAttestations).unwrap();
+        assert_eq!(a.results[300], Err(TxError::BadSignature));
+        assert_eq!(a.results, b.results);
+        assert_eq!(a.state_root, b.state_root);
+        assert_eq!(a.results.iter().filter(|r| r.is_ok()).count(), 720 - 35);
     }
 
     #[test]
