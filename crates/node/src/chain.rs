@@ -67,10 +67,13 @@ pub fn apply(
 fn check_signatures(ledger: &Ledger, txs: &[SignedTx]) -> Vec<SignatureChecks> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let runs = txs.len().div_ceil(CHECK_RUN);
-    if cores < 2 || runs < 2 {
-        return vec![ledger.check_signatures(txs)];
-    }
     let checker = ledger.signature_checker();
+    if cores < 2 || runs < 2 {
+        return txs
+            .chunks(CHECK_RUN)
+            .map(|run| checker.check(run))
+            .collect();
+    }
     let part = runs.div_ceil(cores) * CHECK_RUN;
     std::thread::scope(|s| {
         let workers: Vec<_> = txs
