@@ -48,7 +48,7 @@ fn decode_entries<K: Ord + Copy + Decode, V: Decode>(
     Ok(())
 }
 
-fn decode_map<K: Ord + std::hash::Hash + Copy + Encode + Decode, V: Encode + Decode>(
+fn decode_map<K: Ord + std::hash::Hash + Copy + Encode + Decode, V: Encode + Decode + Clone>(
     r: &mut Reader<'_>,
 ) -> Result<StateMap<K, V>, DecodeError> {
     let mut map = StateMap::default();
