@@ -433,6 +433,28 @@ mod tests {
         }
     }
 
+    /// Changes `key` to `v` in both the model and the map if `change` (and
+    /// if present), else inserts it in both.
+    fn write(
+        model: &mut BTreeMap<JobId, u64>,
+        map: &mut StateMap<JobId, u64>,
+        key: JobId,
+        v: u64,
+        change: bool,
+    ) {
+        if change {
+            if let Some(x) = model.get_mut(&key) {
+                *x = v;
+            }
+            if let Some(x) = map.get_mut(&key) {
+                *x = v;
+            }
+        } else {
+            model.insert(key, v);
+            map.insert(key, v);
+        }
+    }
+
     proptest! {
         /// A StateMap holds, orders, hashes and proves exactly the entries
         /// a plain sorted map would, whatever the order of inserts and
@@ -445,17 +467,7 @@ mod tests {
             let mut model: BTreeMap<JobId, u64> = BTreeMap::new();
             let mut map: StateMap<JobId, u64> = StateMap::default();
             for (k, v, change) in ops {
-                if change {
-                    if let Some(x) = model.get_mut(&key(k)) {
-                        *x = v;
-                    }
-                    if let Some(x) = map.get_mut(&key(k)) {
-                        *x = v;
-                    }
-                } else {
-                    model.insert(key(k), v);
-                    map.insert(key(k), v);
-                }
+                write(&mut model, &mut map, key(k), v, change);
                 prop_assert_eq!(map.len(), model.len());
                 prop_assert_eq!(map.get(&key(k)), model.get(&key(k)));
             }
@@ -496,17 +508,7 @@ mod tests {
             let mut copy = map.clone();
             let mut copy_model = model.clone();
             for (k, v, change) in second {
-                if change {
-                    if let Some(x) = copy_model.get_mut(&key(k)) {
-                        *x = v;
-                    }
-                    if let Some(x) = copy.get_mut(&key(k)) {
-                        *x = v;
-                    }
-                } else {
-                    copy_model.insert(key(k), v);
-                    copy.insert(key(k), v);
-                }
+                write(&mut copy_model, &mut copy, key(k), v, change);
             }
             prop_assert_eq!(copy.root(), root_of(&copy_model));
             prop_assert_eq!(map.root(), root_of(&model));
