@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use verigrid_sim::network::{self, Adversary, Policy};
 use verigrid_sim::report;
-use verigrid_sim::{DevAttester, SimAttester};
+use verigrid_sim::{Conditions, DevAttester, SimAttester};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -53,6 +53,77 @@ pub struct RunArgs {
     /// --adversaries 0.2 --slots 256 --bench`.
     #[arg(long)]
     pub bench: bool,
+    #[command(flatten)]
+    pub world: WorldArgs,
+}
+
+/// The world the devices live in.
+#[derive(clap::Args, Debug)]
+pub struct WorldArgs {
+    /// Conditions to start from: `ideal` (always present, idle and
+    /// instant) or `phones` (idle and charging 8 h a day, churn, varied
+    /// speed, late transactions, one-minute blocks). The flags below
+    /// change one value of them.
+    #[arg(long, value_enum, default_value_t = ConditionsArg::Ideal)]
+    pub conditions: ConditionsArg,
+    /// Simulated seconds one block stands for.
+    #[arg(long)]
+    pub block_secs: Option<u64>,
+    /// Hours a day each device is idle and charging (24: always).
+    #[arg(long)]
+    pub window_hours: Option<f64>,
+    /// Seconds a task takes on a median device.
+    #[arg(long)]
+    pub task_secs: Option<f64>,
+    /// Spread of device speeds (σ of ln speed).
+    #[arg(long)]
+    pub speed_sigma: Option<f64>,
+    /// Mean hours a device stays before leaving (0: never leaves).
+    #[arg(long)]
+    pub stay_hours: Option<f64>,
+    /// Mean hours a device that left stays away.
+    #[arg(long)]
+    pub away_hours: Option<f64>,
+    /// Chance a transaction misses its block (0–1).
+    #[arg(long)]
+    pub late: Option<f64>,
+    /// Blocks replicas have to commit.
+    #[arg(long)]
+    pub commit_blocks: Option<u64>,
+    /// Blocks replicas have to reveal.
+    #[arg(long)]
+    pub reveal_blocks: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConditionsArg {
+    /// Every device always present, idle, instant and on time.
+    Ideal,
+    /// Phones as they are.
+    Phones,
+}
+
+impl WorldArgs {
+    fn conditions(&self) -> Result<Conditions> {
+        let base = match self.conditions {
+            ConditionsArg::Ideal => Conditions::ideal(),
+            ConditionsArg::Phones => Conditions::phones(),
+        };
+        let c = Conditions {
+            block_secs: self.block_secs.unwrap_or(base.block_secs),
+            window_hours: self.window_hours.unwrap_or(base.window_hours),
+            task_secs: self.task_secs.unwrap_or(base.task_secs),
+            speed_sigma: self.speed_sigma.unwrap_or(base.speed_sigma),
+            stay_hours: self.stay_hours.unwrap_or(base.stay_hours),
+            away_hours: self.away_hours.unwrap_or(base.away_hours),
+            late: self.late.unwrap_or(base.late),
+            commit_blocks: self.commit_blocks.unwrap_or(base.commit_blocks),
+            reveal_blocks: self.reveal_blocks.unwrap_or(base.reveal_blocks),
+        };
+        c.check()
+            .map_err(|why| anyhow::anyhow!("{why}: change the value given"))?;
+        Ok(c)
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,8 +158,8 @@ pub enum PolicyArg {
     Adaptive,
 }
 
-fn config(args: &RunArgs) -> network::Config {
-    network::Config {
+fn config(args: &RunArgs) -> Result<network::Config> {
+    Ok(network::Config {
         devices: args.devices,
         adversaries: args.adversaries,
         adversary: match args.adversary {
@@ -112,7 +183,8 @@ fn config(args: &RunArgs) -> network::Config {
         },
         slots: args.slots,
         proof_samples: args.proof_samples,
-    }
+        conditions: args.world.conditions()?,
+    })
 }
 
 pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
@@ -123,7 +195,7 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
     if args.slots == 0 || args.slots > 256 {
         bail!("--slots must be between 1 and 256, got {}", args.slots);
     }
-    let config = config(args);
+    let config = config(args)?;
     // `verigrid dev` attests through the real Android verifier with a
     // local development CA; simulations use the cheaper simulated platform.
     let dev_attester;
@@ -197,7 +269,7 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
             String::new()
         };
         println!(
-            "{{\"blocks\":{},\"accepted\":{},\"failed\":{},\"wrong_accepted\":{},\"replicas_per_task\":{:.4},\"liars\":{},\"liars_slashed\":{},\"honest_slashed\":{},\"paid\":{},\"refund\":{},\"verdicts_checked\":{},\"proofs_checked\":{},\"state_root\":\"{}\"{bench_fields}}}",
+            "{{\"blocks\":{},\"accepted\":{},\"failed\":{},\"wrong_accepted\":{},\"replicas_per_task\":{:.4},\"liars\":{},\"liars_slashed\":{},\"honest_slashed\":{},\"paid\":{},\"refund\":{},\"verdicts_checked\":{},\"proofs_checked\":{},\"missed\":{},\"jailed\":{},\"latency_p50_blocks\":{},\"latency_p90_blocks\":{},\"job_blocks\":{},\"block_secs\":{},\"state_root\":\"{}\"{bench_fields}}}",
             r.blocks,
             r.accepted,
             r.failed,
@@ -210,6 +282,12 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
             r.refund,
             r.verdicts_checked,
             r.proofs_checked,
+            r.missed,
+            r.jailed,
+            r.latency_p50,
+            r.latency_p90,
+            r.job_blocks,
+            config.conditions.block_secs,
             r.state_root
         );
     } else {
@@ -222,6 +300,17 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         println!("  honest slashed      {}", r.honest_slashed);
         println!("  paid to devices     {}", r.paid);
         println!("  escrow refunded     {}", r.refund);
+        let minutes = |blocks: u64| blocks as f64 * config.conditions.block_secs as f64 / 60.0;
+        println!(
+            "  deadlines missed    {} (devices jailed {} times)",
+            r.missed, r.jailed
+        );
+        println!(
+            "  task latency        p50 {:.1} min, p90 {:.1} min (first assignment to verdict); the job took {:.1} min",
+            minutes(r.latency_p50),
+            minutes(r.latency_p90),
+            minutes(r.job_blocks),
+        );
         println!(
             "  verdicts checked    {} against the job's verdict root",
             r.verdicts_checked
@@ -329,6 +418,42 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
         }
         text.push('\n');
     }
+    let phones = Conditions::phones();
+    let title = "Phones in the wild (colluding liars)";
+    eprintln!("running {title} …");
+    let slots = 4;
+    let rows = report::sweep_in(
+        args.devices,
+        args.tasks,
+        args.seed,
+        Adversary::Colluding,
+        phones,
+        slots,
+    )?;
+    let header = format!(
+        "The colluding sweep again, with devices that behave like phones (`--conditions phones`): \
+         each is idle and charging {} hours a day, from a time of day of its own, and pauses \
+         itself outside that window (setting running tasks aside); it stays on the network {} \
+         hours on average, then leaves for {} (exponentially distributed); a task takes {} s on \
+         a median phone, with speeds spread log-normally (σ = {}); {} % of transactions miss \
+         their block. Blocks stand for {} s; replicas have {} blocks to commit and {} to reveal; \
+         {slots} slots a device. {} devices, {} measured tasks per cell, seed {}, warm-up as \
+         above. Latency runs from a task's first assignment to its verdict.",
+        phones.window_hours,
+        phones.stay_hours,
+        phones.away_hours,
+        phones.task_secs,
+        phones.speed_sigma,
+        phones.late * 100.0,
+        phones.block_secs,
+        phones.commit_blocks,
+        phones.reveal_blocks,
+        args.devices,
+        args.tasks,
+        args.seed,
+    );
+    text.push_str(&report::markdown_in(&rows, title, &header, &phones));
+    text.push('\n');
     // The scale figures come from `--bench` runs, not from this sweep:
     // keep that section of an existing report as it is.
     if let Ok(old) = std::fs::read_to_string(path)

@@ -7,10 +7,12 @@
 
 pub mod attestation;
 pub mod chart;
+pub mod conditions;
 pub mod network;
 pub mod parallel;
 pub mod proofs;
 pub mod report;
 
 pub use attestation::{Attester, DevAttester, Preverified, SimAttester};
+pub use conditions::Conditions;
 pub use network::{Adversary, Behaviour, Config, Policy, Report, run};

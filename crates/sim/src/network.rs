@@ -20,6 +20,7 @@ use verigrid_types::{
 };
 
 use crate::attestation::{Attester, Preverified};
+use crate::conditions::{Conditions, Life};
 use crate::parallel;
 use crate::proofs::VerdictPaths;
 
@@ -107,6 +108,8 @@ pub struct Config {
     /// no more tasks than this). Every verdict is checked against the
     /// job's verdict root regardless.
     pub proof_samples: u64,
+    /// How devices behave in time: idle windows, churn, speed, delays.
+    pub conditions: Conditions,
 }
 
 impl Config {
@@ -126,6 +129,7 @@ impl Config {
             warmup_tasks: if policy == Policy::None { 0 } else { tasks },
             slots: 16,
             proof_samples: 1_000,
+            conditions: Conditions::ideal(),
         }
     }
 }
@@ -160,15 +164,42 @@ pub struct Report {
     pub proofs_checked: usize,
     /// Final state root.
     pub state_root: Hash,
+    /// Replicas of the measured job that missed a commit or reveal
+    /// deadline.
+    pub missed: u64,
+    /// Times a device was jailed for missed deadlines while the measured
+    /// job ran.
+    pub jailed: u64,
+    /// Blocks from a task's first assignment to its verdict: median.
+    pub latency_p50: u64,
+    /// … and 90th percentile.
+    pub latency_p90: u64,
+    /// Blocks from the measured job's submission to its end.
+    pub job_blocks: u64,
 }
 
 struct Device {
     key: SecretKey,
     id: DeviceId,
+    /// The owner's key: it pauses and resumes the device and sends its
+    /// heartbeats, as the agent does.
+    owner: SecretKey,
+    owner_nonce: u64,
     behaviour: Behaviour,
     nonce: u64,
     agreed: u32,
+    life: Life,
+    /// Whether the chain has the device taking work (as its owner last
+    /// said).
+    active: bool,
+    /// Height of the last block that carried one of its transactions.
+    last_sent: u64,
+    /// Newly assigned tasks.
     to_commit: Vec<TaskId>,
+    /// Tasks being run, with the idle blocks each still needs.
+    running: Vec<(TaskId, u32)>,
+    /// Signed and sent, not yet in a block (in nonce order).
+    outbox: std::collections::VecDeque<SignedTx>,
     /// Tasks whose reveals opened, in the order the ledger opened them.
     to_reveal: Vec<TaskId>,
     /// Committed, not yet revealed: output hash and salt.
@@ -202,22 +233,56 @@ impl Device {
         }
     }
 
-    fn step(&mut self, max_batch: usize) -> Vec<SignedTx> {
-        let mut txs = Vec::new();
-        while !self.to_commit.is_empty() {
-            let take = self.to_commit.len().min(max_batch);
-            let batch: Vec<TaskId> = self.to_commit.drain(..take).collect();
-            let mut commits = Vec::with_capacity(batch.len());
-            for task in batch {
-                let output_hash = self.output(&task);
-                let salt = *Hash::of(Domain::Draw, &[&self.key.seed(), &task.encode()]).as_bytes();
-                self.pending.insert(task, (output_hash, salt));
-                commits.push(Commit {
-                    task,
-                    commitment: commitment(&output_hash, &salt, &self.id),
-                });
+    /// What the device sends for block `height`: a pause or resume when
+    /// its idle window closes or opens, commitments for the tasks it
+    /// finished, reveals for the tasks whose reveals opened, a heartbeat
+    /// when it has been quiet for half an epoch — whichever of them the
+    /// network delivers in time.
+    fn step(&mut self, height: u64, world: &World) -> Vec<SignedTx> {
+        let now = self.life.at(&world.conditions, height);
+        if !now.present {
+            // Away: it hears nothing new and sends nothing; what it was
+            // told waits for its return.
+            return Vec::new();
+        }
+        if now.idle != self.active {
+            self.active = now.idle;
+            let call = Call::SetDeviceActive {
+                device: self.id,
+                active: now.idle,
+            };
+            let tx = self.owner_tx(call);
+            self.outbox.push_back(tx);
+        }
+        let task_blocks = self.life.task_blocks;
+        self.running
+            .extend(self.to_commit.drain(..).map(|task| (task, task_blocks)));
+        if now.idle {
+            let mut done = Vec::new();
+            self.running.retain_mut(|(task, left)| {
+                if *left == 0 {
+                    done.push(*task);
+                    false
+                } else {
+                    *left -= 1;
+                    true
+                }
+            });
+            for batch in done.chunks(world.max_batch) {
+                let mut commits = Vec::with_capacity(batch.len());
+                for &task in batch {
+                    let output_hash = self.output(&task);
+                    let salt =
+                        *Hash::of(Domain::Draw, &[&self.key.seed(), &task.encode()]).as_bytes();
+                    self.pending.insert(task, (output_hash, salt));
+                    commits.push(Commit {
+                        task,
+                        commitment: commitment(&output_hash, &salt, &self.id),
+                    });
+                }
+                let tx = self.tx(Call::CommitResults { commits });
+                self.outbox.push_back(tx);
             }
-            txs.push(self.tx(Call::CommitResults { commits }));
         }
         let mut open = std::mem::take(&mut self.to_reveal);
         open.sort_unstable();
@@ -236,12 +301,37 @@ impl Device {
                 })
             })
             .collect();
-        for batch in reveals.chunks(max_batch) {
-            txs.push(self.tx(Call::RevealResults {
+        for batch in reveals.chunks(world.max_batch) {
+            let tx = self.tx(Call::RevealResults {
                 reveals: batch.to_vec(),
-            }));
+            });
+            self.outbox.push_back(tx);
         }
-        txs
+        if self.outbox.is_empty() && height.saturating_sub(self.last_sent) >= world.quiet_blocks {
+            let tx = self.owner_tx(Call::Heartbeat {
+                devices: vec![self.id],
+            });
+            self.outbox.push_back(tx);
+        }
+        let mut sent = Vec::new();
+        while !self.outbox.is_empty() && self.life.on_time(&world.conditions) {
+            sent.extend(self.outbox.pop_front());
+        }
+        if !sent.is_empty() {
+            self.last_sent = height;
+        }
+        sent
+    }
+
+    fn owner_tx(&mut self, call: Call) -> SignedTx {
+        let tx = Tx {
+            signer: Signer::Account(self.owner.account()),
+            nonce: self.owner_nonce,
+            fee: Amount(1),
+            call,
+        };
+        self.owner_nonce += 1;
+        tx.sign(CHAIN_ID, &self.owner)
     }
 
     fn tx(&mut self, call: Call) -> SignedTx {
@@ -417,6 +507,23 @@ struct Tally {
     paths: VerdictPaths,
     /// This block's verdicts of the job, waiting for their leaf hashes.
     verdicts: Vec<Verdict>,
+    missed: u64,
+    jailed: u64,
+    /// Per task index: the height of its first assignment (0: none yet).
+    started: Vec<u32>,
+    /// Per decided task: blocks from its first assignment to its verdict.
+    latencies: Vec<u32>,
+    /// Height the job was submitted at.
+    submitted: u64,
+}
+
+/// What every device needs to know of the run to take its step.
+struct World {
+    conditions: Conditions,
+    max_batch: usize,
+    /// Blocks of silence after which a device sends a heartbeat (half the
+    /// chain's liveness epoch).
+    quiet_blocks: u64,
 }
 
 /// The network: a ledger and its devices.
@@ -426,6 +533,7 @@ pub struct Network<'a> {
     seed: u64,
     attester: &'a dyn Attester,
     devices: Vec<Device>,
+    conditions: Conditions,
     /// Device id → position in `devices`.
     index: FxHashMap<DeviceId, usize>,
     consumer: SecretKey,
@@ -455,6 +563,10 @@ impl<'a> Network<'a> {
     /// # Errors
     /// A rejected genesis or registration (reported with the ledger's reason).
     pub fn start(config: &Config, attester: &'a dyn Attester) -> Result<Self> {
+        config
+            .conditions
+            .check()
+            .map_err(|why| anyhow::anyhow!("unusable conditions: {why}"))?;
         if !(0.0..=1.0).contains(&config.adversaries) {
             bail!(
                 "--adversaries must be a fraction between 0 and 1, got {}",
@@ -473,8 +585,8 @@ impl<'a> Network<'a> {
         });
         let mut params = Params::new(governor.account());
         params.attestation.trust_roots = attester.trust_roots();
-        params.commit_blocks = 3;
-        params.reveal_blocks = 3;
+        params.commit_blocks = config.conditions.commit_blocks;
+        params.reveal_blocks = config.conditions.reveal_blocks;
         params.base_fee = Amount(1);
         // A block may fill every free slot of the network (the default
         // budget, 200,000 replicas a block, is sized for a real chain's
@@ -503,6 +615,7 @@ impl<'a> Network<'a> {
             seed: config.seed,
             attester,
             devices: Vec::with_capacity(config.devices),
+            conditions: config.conditions,
             index: FxHashMap::with_capacity_and_hasher(config.devices, Default::default()),
             consumer,
             consumer_nonce: 0,
@@ -517,7 +630,7 @@ impl<'a> Network<'a> {
         // The share was checked to lie in 0..=1, so this is at most `devices`.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let liars = (config.adversaries * config.devices as f64).round() as usize;
-        for (i, (_, key)) in keys.iter().enumerate() {
+        for (i, (owner, key)) in keys.iter().enumerate() {
             let is_liar =
                 liars > 0 && (i * liars) / config.devices != ((i + 1) * liars) / config.devices;
             let behaviour = match (is_liar, config.adversary) {
@@ -530,10 +643,18 @@ impl<'a> Network<'a> {
             net.devices.push(Device {
                 id: key.device_key().device_id(),
                 key: key.clone(),
+                owner: owner.clone(),
+                // Registering the device used the owner's first nonce.
+                owner_nonce: 1,
                 behaviour,
                 nonce: 0,
                 agreed: 0,
+                life: Life::new(&config.conditions, config.seed, i),
+                active: true,
+                last_sent: 0,
                 to_commit: Vec::new(),
+                running: Vec::new(),
+                outbox: std::collections::VecDeque::new(),
                 to_reveal: Vec::new(),
                 pending: FxHashMap::default(),
             });
@@ -589,7 +710,7 @@ impl<'a> Network<'a> {
         self.profile.setup += started.elapsed();
         let checked = Instant::now();
         // The ledger verifies at the block's time under its current policy.
-        let now = Timestamp(self.ledger.time().0 + 1_000);
+        let now = Timestamp(self.ledger.time().0 + self.conditions.block_secs * 1_000);
         let verifier =
             Preverified::new(attester, &evidence, &self.ledger.params().attestation, now);
         self.profile.check += checked.elapsed();
@@ -605,7 +726,7 @@ impl<'a> Network<'a> {
         let height = self.ledger.height().plus(1);
         let input = BlockInput {
             height,
-            time: Timestamp(self.ledger.time().0 + 1_000),
+            time: Timestamp(self.ledger.time().0 + self.conditions.block_secs * 1_000),
             randomness: Hash::of(Domain::Draw, &[&self.parent.0, &self.seed.to_le_bytes()]),
             parent: self.parent,
             proposer: SecretKey::from_label("sim/validator").account(),
@@ -674,6 +795,23 @@ impl<'a> Network<'a> {
                         && task.job == t.job
                     {
                         t.replicas += 1;
+                        if let Some(first) = t.started.get_mut(task.index as usize)
+                            && *first == 0
+                        {
+                            *first = u32::try_from(self.ledger.height().0).unwrap_or(u32::MAX);
+                        }
+                    }
+                }
+                Event::Missed { task, .. } => {
+                    if let Some(t) = &mut self.tally
+                        && task.job == t.job
+                    {
+                        t.missed += 1;
+                    }
+                }
+                Event::Jailed { .. } => {
+                    if let Some(t) = &mut self.tally {
+                        t.jailed += 1;
                     }
                 }
                 Event::Paid { amount, .. } => {
@@ -706,6 +844,12 @@ impl<'a> Network<'a> {
         if let Some(t) = &mut self.tally
             && v.task.job == t.job
         {
+            if let Some(&first) = t.started.get(v.task.index as usize)
+                && first > 0
+            {
+                let blocks = v.height.0.saturating_sub(u64::from(first));
+                t.latencies.push(u32::try_from(blocks).unwrap_or(u32::MAX));
+            }
             t.verdicts.push(v);
         }
     }
@@ -764,8 +908,17 @@ impl<'a> Network<'a> {
         .sign(CHAIN_ID, &self.consumer);
         self.consumer_nonce += 1;
         self.block(vec![tx], None)?;
-        let max_batch = self.ledger.params().max_batch as usize;
-        for _ in 0..100_000 {
+        if let Some(t) = &mut self.tally
+            && t.job == job
+        {
+            t.submitted = self.ledger.height().0;
+        }
+        let world = World {
+            conditions: self.conditions,
+            max_batch: self.ledger.params().max_batch as usize,
+            quiet_blocks: (self.ledger.params().epoch_blocks / 2).max(1),
+        };
+        for _ in 0..1_000_000 {
             let Some(state) = self.ledger.job(&job) else {
                 bail!("the submitted job vanished");
             };
@@ -779,8 +932,9 @@ impl<'a> Network<'a> {
             }
             let signed = Instant::now();
             let txs: Vec<SignedTx> = parallel::map_parts_mut(&mut self.devices, |_, part| {
+                let height = self.ledger.height().0 + 1;
                 part.iter_mut()
-                    .flat_map(|d| d.step(max_batch))
+                    .flat_map(|d| d.step(height, &world))
                     .collect::<Vec<_>>()
             })
             .into_iter()
@@ -790,7 +944,7 @@ impl<'a> Network<'a> {
             self.sample.offer(&txs);
             self.block(txs, None)?;
         }
-        bail!("job did not finish within 100000 blocks")
+        bail!("job did not finish within 1000000 blocks")
     }
 
     /// Signs and checks the sampled device transactions again, on every
@@ -801,14 +955,34 @@ impl<'a> Network<'a> {
     /// whose signature does not check (either would be a bug).
     fn signature_floor(&self) -> Result<Floor> {
         let sample = &self.sample.kept;
+        // Owners sign their devices' pauses, resumes and heartbeats.
+        let owners: FxHashMap<AccountId, usize> = if sample
+            .iter()
+            .any(|tx| matches!(tx.tx.signer, Signer::Account(_)))
+        {
+            self.devices
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.owner.account(), i))
+                .collect()
+        } else {
+            FxHashMap::default()
+        };
         let mut unsigned = Vec::with_capacity(sample.len());
         for tx in sample {
-            let device = match tx.tx.signer {
-                Signer::Device(id) => self.index.get(&id).and_then(|&i| self.devices.get(i)),
-                Signer::Account(_) => None,
+            let key = match tx.tx.signer {
+                Signer::Device(id) => self
+                    .index
+                    .get(&id)
+                    .and_then(|&i| self.devices.get(i))
+                    .map(|d| &d.key),
+                Signer::Account(a) => owners
+                    .get(&a)
+                    .and_then(|&i| self.devices.get(i))
+                    .map(|d| &d.owner),
             };
-            let device = device.context("a sampled transaction was not a device's")?;
-            unsigned.push((&tx.tx, &device.key));
+            let key = key.context("a sampled transaction was not a device's or its owner's")?;
+            unsigned.push((&tx.tx, key));
         }
         let started = Instant::now();
         let signed = parallel::map_parts(&unsigned, |part| {
@@ -856,6 +1030,11 @@ impl<'a> Network<'a> {
             slashed: vec![false; self.devices.len()],
             paths: VerdictPaths::new(u64::from(tasks), proof_samples, self.seed),
             verdicts: Vec::new(),
+            missed: 0,
+            jailed: 0,
+            started: vec![0; tasks as usize],
+            latencies: Vec::new(),
+            submitted: 0,
         });
     }
 
@@ -923,10 +1102,22 @@ pub fn run_profiled(
         .tally
         .take()
         .context("the measured job was not tallied")?;
+    let mut latencies = tally.latencies;
+    latencies.sort_unstable();
+    let percentile = |p: usize| {
+        latencies
+            .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
+            .map_or(0, |&b| u64::from(b))
+    };
     let mut report = Report {
         wrong_accepted: tally.wrong_accepted,
         paid: tally.paid,
         refund: tally.refund,
+        missed: tally.missed,
+        jailed: tally.jailed,
+        latency_p50: percentile(50),
+        latency_p90: percentile(90),
+        job_blocks: net.ledger.height().0.saturating_sub(tally.submitted),
         ..Report::default()
     };
     for (d, slashed) in net.devices.iter().zip(&tally.slashed) {

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use crate::attestation::SimAttester;
+use crate::conditions::Conditions;
 use crate::network::{Adversary, Config, Policy, Report, run};
 
 /// One cell of the report.
@@ -35,6 +36,21 @@ pub const SHARES: [f64; 4] = [0.0, 0.10, 0.20, 0.33];
 /// # Errors
 /// Any failed run.
 pub fn sweep(devices: usize, tasks: u32, seed: u64, adversary: Adversary) -> Result<Vec<Row>> {
+    sweep_in(devices, tasks, seed, adversary, Conditions::ideal(), 16)
+}
+
+/// [`sweep`] in the given conditions, with `slots` task slots a device.
+///
+/// # Errors
+/// Any failed run.
+pub fn sweep_in(
+    devices: usize,
+    tasks: u32,
+    seed: u64,
+    adversary: Adversary,
+    conditions: Conditions,
+    slots: u16,
+) -> Result<Vec<Row>> {
     let attester = SimAttester::new("sim/platform-ca");
     let mut rows = Vec::new();
     for adversaries in SHARES {
@@ -45,6 +61,8 @@ pub fn sweep(devices: usize, tasks: u32, seed: u64, adversary: Adversary) -> Res
             let config = Config {
                 adversary,
                 seed,
+                conditions,
+                slots,
                 ..Config::new(devices, tasks, adversaries, policy)
             };
             rows.push(Row {
@@ -101,6 +119,51 @@ pub fn markdown(rows: &[Row], title: &str, devices: usize, tasks: u32, seed: u64
             rate,
             r.report.replicas_per_task,
             r.report.failed,
+            r.report.liars_slashed,
+            r.report.liars,
+            r.report.honest_slashed,
+        );
+    }
+    s
+}
+
+/// The report of a sweep in real-world conditions as Markdown: what
+/// verification does once devices come and go, run slowly and miss
+/// deadlines.
+#[must_use]
+pub fn markdown_in(rows: &[Row], title: &str, header: &str, conditions: &Conditions) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## {title}\n");
+    let _ = writeln!(s, "{header}\n");
+    let _ = writeln!(
+        s,
+        "| adversaries | policy | wrong accepted | wrong / accepted | replicas per task | failed (refunded) | missed deadlines | jailed | task latency p50 / p90 | job took | liars slashed | honest slashed |"
+    );
+    let _ = writeln!(
+        s,
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let minutes = |blocks: u64| blocks as f64 * conditions.block_secs as f64 / 60.0;
+    for r in rows {
+        let rate = if r.report.accepted == 0 {
+            0.0
+        } else {
+            r.report.wrong_accepted as f64 / r.report.accepted as f64
+        };
+        let _ = writeln!(
+            s,
+            "| {:.0} % | {} | {} | {:.2e} | {:.3} | {} | {} | {} | {:.0} / {:.0} min | {:.1} h | {} / {} | {} |",
+            r.adversaries * 100.0,
+            policy_name(r.policy),
+            r.report.wrong_accepted,
+            rate,
+            r.report.replicas_per_task,
+            r.report.failed,
+            r.report.missed,
+            r.report.jailed,
+            minutes(r.report.latency_p50),
+            minutes(r.report.latency_p90),
+            minutes(r.report.job_blocks) / 60.0,
             r.report.liars_slashed,
             r.report.liars,
             r.report.honest_slashed,

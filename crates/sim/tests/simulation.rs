@@ -126,3 +126,47 @@ fn a_dev_network_attests_through_the_real_verifier() {
     .unwrap_err();
     assert!(err.to_string().contains("trusted root"), "{err}");
 }
+
+fn phones(policy: Policy, adversaries: f64, seed: u64) -> Config {
+    Config {
+        seed,
+        slots: 4,
+        conditions: verigrid_sim::Conditions::phones(),
+        ..Config::new(60, 300, adversaries, policy)
+    }
+}
+
+#[test]
+fn phones_are_simulated_the_same_way_for_the_same_seed() {
+    let attester = SimAttester::new("test-ca");
+    let a = run(&phones(Policy::Adaptive(100_000), 0.2, 3), &attester).unwrap();
+    let b = run(&phones(Policy::Adaptive(100_000), 0.2, 3), &attester).unwrap();
+    assert_eq!(a, b);
+    let c = run(&phones(Policy::Adaptive(100_000), 0.2, 4), &attester).unwrap();
+    assert_ne!(a.state_root, c.state_root);
+}
+
+#[test]
+fn phones_that_pause_leave_and_run_late_miss_deadlines_yet_every_result_is_right() {
+    let attester = SimAttester::new("test-ca");
+    let ideal = run(
+        &Config {
+            conditions: verigrid_sim::Conditions::ideal(),
+            ..phones(Policy::Replicated(3), 0.0, 1)
+        },
+        &attester,
+    )
+    .unwrap();
+    let wild = run(&phones(Policy::Replicated(3), 0.0, 1), &attester).unwrap();
+    assert_eq!((ideal.missed, ideal.jailed, ideal.failed), (0, 0, 0));
+    // Devices that pause with tasks running, leave, or are slow miss
+    // deadlines; the ledger replaces them and jails repeat offenders.
+    assert!(wild.missed > 0, "{wild:?}");
+    assert!(wild.job_blocks > ideal.job_blocks && wild.latency_p90 > ideal.latency_p90);
+    // Every task is decided, none wrongly, and no honest device is slashed
+    // for being slow or away.
+    assert_eq!(wild.accepted + wild.failed, 300);
+    assert!(wild.accepted > 290, "{wild:?}");
+    assert_eq!((wild.wrong_accepted, wild.honest_slashed), (0, 0));
+    assert_eq!(wild.verdicts_checked, 300);
+}
