@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use verigrid_sim::network::{self, Adversary, Policy};
+use verigrid_sim::network::{self, Adversary, Policy, Workload};
 use verigrid_sim::report;
 use verigrid_sim::{Conditions, DevAttester, SimAttester};
 
@@ -55,6 +55,25 @@ pub struct RunArgs {
     pub bench: bool,
     #[command(flatten)]
     pub world: WorldArgs,
+    /// What tasks output: `exact` bytes (WASM, compared by hash) or float
+    /// `tensors` (ONNX-style, honest devices differ by --noise-ppm,
+    /// compared within --tolerance-ppm).
+    #[arg(long, value_enum, default_value_t = WorkloadArg::Exact)]
+    pub workload: WorkloadArg,
+    /// Tolerance of a tensor job, parts per million of each value.
+    #[arg(long, default_value_t = 1_000)]
+    pub tolerance_ppm: u32,
+    /// Honest devices' float noise in a tensor job, parts per million.
+    #[arg(long, default_value_t = 250)]
+    pub noise_ppm: u32,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WorkloadArg {
+    /// Exact outputs, compared by hash.
+    Exact,
+    /// Float tensors with honest noise, compared within a tolerance.
+    Tensors,
 }
 
 /// The world the devices live in.
@@ -184,6 +203,13 @@ fn config(args: &RunArgs) -> Result<network::Config> {
         slots: args.slots,
         proof_samples: args.proof_samples,
         conditions: args.world.conditions()?,
+        workload: match args.workload {
+            WorkloadArg::Exact => Workload::Exact,
+            WorkloadArg::Tensors => Workload::Tensors {
+                tolerance_ppm: args.tolerance_ppm,
+                noise_ppm: args.noise_ppm,
+            },
+        },
     })
 }
 
@@ -422,13 +448,17 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     let title = "Phones in the wild (colluding liars)";
     eprintln!("running {title} …");
     let slots = 4;
+    let setting = report::Setting {
+        conditions: phones,
+        slots,
+        workload: Workload::Exact,
+    };
     let rows = report::sweep_in(
         args.devices,
         args.tasks,
         args.seed,
         Adversary::Colluding,
-        phones,
-        slots,
+        &setting,
     )?;
     let header = format!(
         "The colluding sweep again, with devices that behave like phones (`--conditions phones`): \
@@ -453,6 +483,36 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
         args.seed,
     );
     text.push_str(&report::markdown_in(&rows, title, &header, &phones));
+    text.push('\n');
+    let (tolerance_ppm, noise_ppm) = (1_000, 250);
+    let title = "Float outputs with honest noise (ONNX-style, colluding liars)";
+    eprintln!("running {title} …");
+    let setting = report::Setting {
+        workload: Workload::Tensors {
+            tolerance_ppm,
+            noise_ppm,
+        },
+        ..report::Setting::default()
+    };
+    let rows = report::sweep_in(
+        args.devices,
+        args.tasks,
+        args.seed,
+        Adversary::Colluding,
+        &setting,
+    )?;
+    let mut table = report::markdown(&rows, title, args.devices, args.tasks, args.seed);
+    let intro = format!(
+        "Each task outputs a tensor of 8 floats (`--workload tensors`), revealed inline and \
+         compared within {tolerance_ppm} ppm of each value. Honest devices differ from one \
+         another by up to {noise_ppm} ppm of each value, as different hardware rounds \
+         differently, so no two honest outputs have the same hash; colluders agree on one \
+         answer far outside the tolerance. Ideal conditions, 16 slots, as in the first table. "
+    );
+    if let Some(at) = table.find(&format!("{} simulated devices", args.devices)) {
+        table.insert_str(at, &intro);
+    }
+    text.push_str(&table);
     text.push('\n');
     // The scale figures come from `--bench` runs, not from this sweep:
     // keep that section of an existing report as it is.

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rustc_hash::FxHashMap;
 use verigrid_ledger::{BlockInput, Event, Genesis, JobStatus, Ledger, Outcome, Verdict};
+use verigrid_types::codec::Bytes;
 use verigrid_types::codec::Encode;
 use verigrid_types::device::{Capabilities, registration_challenge};
 use verigrid_types::job::{Inputs, JobKind, JobSpec, Limits, Requirements, Verification};
 use verigrid_types::params::Params;
+use verigrid_types::tensor::{Comparison, Tensor, encode_outputs};
 use verigrid_types::tx::{Call, Commit, Reveal, SignedTx, Signer, Tx, commitment};
 use verigrid_types::{
     AccountId, Amount, DeviceId, Domain, Hash, Height, JobId, SecretKey, TaskId, Timestamp,
@@ -54,6 +56,49 @@ pub enum Adversary {
     Turncoat,
 }
 
+/// What a task outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Exact outputs (WASM): every honest device gets the same bytes,
+    /// compared by hash.
+    Exact,
+    /// Float tensors (ONNX-style inference): honest devices differ in the
+    /// last digits, by up to `noise_ppm` of each value, and the job
+    /// compares outputs within `tolerance_ppm` (revealed inline).
+    Tensors {
+        /// The job's tolerance, parts per million.
+        tolerance_ppm: u32,
+        /// Honest devices' relative noise, parts per million.
+        noise_ppm: u32,
+    },
+}
+
+/// Values in a simulated inference output.
+const TENSOR_LEN: u32 = 8;
+
+impl Workload {
+    /// The task's true output tensor (what a noiseless device computes).
+    fn truth(task: &TaskId) -> Vec<f32> {
+        let seed = Hash::of(Domain::Draw, &[b"sim/tensor", &task.encode()]);
+        seed.0
+            .chunks(4)
+            .map(|b| {
+                let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                // In [-4, 4): logits (an f32 holds them to its precision).
+                #[allow(clippy::cast_possible_truncation)]
+                let logit = (f64::from(n) / f64::from(u32::MAX) * 8.0 - 4.0) as f32;
+                logit
+            })
+            .take(TENSOR_LEN as usize)
+            .collect()
+    }
+
+    /// Encodes a float output the way an ONNX job does.
+    fn encode(values: Vec<f32>) -> Vec<u8> {
+        encode_outputs(&[Tensor::f32(vec![TENSOR_LEN], values)])
+    }
+}
+
 /// How the demo job is verified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -66,8 +111,12 @@ pub enum Policy {
 }
 
 impl Policy {
-    fn verification(self) -> Verification {
-        match self {
+    fn verification(self, workload: Workload) -> Verification {
+        let comparison = match workload {
+            Workload::Exact => Comparison::Exact,
+            Workload::Tensors { tolerance_ppm, .. } => Comparison::Tolerance { ppm: tolerance_ppm },
+        };
+        let rule = match self {
             Self::None => Verification {
                 replicas: 1,
                 quorum: 1,
@@ -76,7 +125,8 @@ impl Policy {
             },
             Self::Replicated(n) => Verification::replicated(n),
             Self::Adaptive(ppm) => Verification::adaptive(ppm),
-        }
+        };
+        Verification { comparison, ..rule }
     }
 }
 
@@ -110,6 +160,8 @@ pub struct Config {
     pub proof_samples: u64,
     /// How devices behave in time: idle windows, churn, speed, delays.
     pub conditions: Conditions,
+    /// What tasks output, and how outputs are compared.
+    pub workload: Workload,
 }
 
 impl Config {
@@ -130,6 +182,7 @@ impl Config {
             slots: 16,
             proof_samples: 1_000,
             conditions: Conditions::ideal(),
+            workload: Workload::Exact,
         }
     }
 }
@@ -202,8 +255,12 @@ struct Device {
     outbox: std::collections::VecDeque<SignedTx>,
     /// Tasks whose reveals opened, in the order the ledger opened them.
     to_reveal: Vec<TaskId>,
-    /// Committed, not yet revealed: output hash and salt.
-    pending: FxHashMap<TaskId, (Hash, [u8; 32])>,
+    /// Committed, not yet revealed: output hash, salt, and the output
+    /// itself when the job compares values.
+    pending: FxHashMap<TaskId, (Hash, [u8; 32], Option<Bytes>)>,
+    /// Hashes of wrong outputs it committed since the network last asked
+    /// (kept only for tensor jobs, whose honest outputs differ too).
+    lied: Vec<Hash>,
 }
 
 /// The correct output of a task: a hash of its id, standing in for the
@@ -220,6 +277,42 @@ impl Device {
             Behaviour::Colluder | Behaviour::Lazy => true,
             Behaviour::Turncoat(after) => self.agreed >= after,
         }
+    }
+
+    /// The device's output for `task`: its hash, and its bytes when the
+    /// job compares values (and whether it is a lie, for the tally).
+    fn run(&self, task: &TaskId, workload: Workload) -> (Hash, Option<Bytes>, bool) {
+        let Workload::Tensors { noise_ppm, .. } = workload else {
+            let output = self.output(task);
+            return (output, None, output != true_output(task));
+        };
+        let truth = Workload::truth(task);
+        let noise = Hash::of(Domain::Draw, &[b"sim/noise", &self.id.0.0, &task.encode()]);
+        let lie = self.lies();
+        let values: Vec<f32> = match self.behaviour {
+            Behaviour::Lazy => Workload::truth(&TaskId {
+                job: JobId(noise),
+                index: task.index,
+            }),
+            // Colluders agree on one wrong answer, far outside tolerance.
+            Behaviour::Colluder | Behaviour::Turncoat(_) if lie => {
+                truth.iter().map(|x| x * 1.5 + 0.25).collect()
+            }
+            // Honest float noise: each value off by up to `noise_ppm` of
+            // itself (different hardware, different rounding).
+            _ => truth
+                .iter()
+                .zip(noise.0.iter())
+                .map(|(x, b)| {
+                    let u = f64::from(*b) / 127.5 - 1.0;
+                    #[allow(clippy::cast_possible_truncation)]
+                    let noisy = (f64::from(*x) * (1.0 + u * f64::from(noise_ppm) / 1e6)) as f32;
+                    noisy
+                })
+                .collect(),
+        };
+        let bytes = Workload::encode(values);
+        (blob_hash(&bytes), Some(Bytes(bytes)), lie)
     }
 
     fn output(&self, task: &TaskId) -> Hash {
@@ -271,10 +364,13 @@ impl Device {
             for batch in done.chunks(world.max_batch) {
                 let mut commits = Vec::with_capacity(batch.len());
                 for &task in batch {
-                    let output_hash = self.output(&task);
+                    let (output_hash, output, lie) = self.run(&task, world.workload);
+                    if lie && output.is_some() {
+                        self.lied.push(output_hash);
+                    }
                     let salt =
                         *Hash::of(Domain::Draw, &[&self.key.seed(), &task.encode()]).as_bytes();
-                    self.pending.insert(task, (output_hash, salt));
+                    self.pending.insert(task, (output_hash, salt, output));
                     commits.push(Commit {
                         task,
                         commitment: commitment(&output_hash, &salt, &self.id),
@@ -292,12 +388,12 @@ impl Device {
         let reveals: Vec<Reveal> = open
             .iter()
             .filter_map(|task| {
-                let (output_hash, salt) = self.pending.remove(task)?;
+                let (output_hash, salt, output) = self.pending.remove(task)?;
                 Some(Reveal {
                     task: *task,
                     output_hash,
                     salt,
-                    output: None,
+                    output,
                 })
             })
             .collect();
@@ -520,6 +616,7 @@ struct Tally {
 /// What every device needs to know of the run to take its step.
 struct World {
     conditions: Conditions,
+    workload: Workload,
     max_batch: usize,
     /// Blocks of silence after which a device sends a heartbeat (half the
     /// chain's liveness epoch).
@@ -534,6 +631,9 @@ pub struct Network<'a> {
     attester: &'a dyn Attester,
     devices: Vec<Device>,
     conditions: Conditions,
+    workload: Workload,
+    /// Wrong outputs devices committed (tensor jobs only).
+    lies: rustc_hash::FxHashSet<Hash>,
     /// Device id → position in `devices`.
     index: FxHashMap<DeviceId, usize>,
     consumer: SecretKey,
@@ -616,6 +716,8 @@ impl<'a> Network<'a> {
             attester,
             devices: Vec::with_capacity(config.devices),
             conditions: config.conditions,
+            workload: config.workload,
+            lies: rustc_hash::FxHashSet::default(),
             index: FxHashMap::with_capacity_and_hasher(config.devices, Default::default()),
             consumer,
             consumer_nonce: 0,
@@ -655,6 +757,7 @@ impl<'a> Network<'a> {
                 to_commit: Vec::new(),
                 running: Vec::new(),
                 outbox: std::collections::VecDeque::new(),
+                lied: Vec::new(),
                 to_reveal: Vec::new(),
                 pending: FxHashMap::default(),
             });
@@ -863,8 +966,15 @@ impl<'a> Network<'a> {
             return;
         }
         let verdicts = std::mem::take(&mut t.verdicts);
+        let (exact, lies) = (self.workload == Workload::Exact, &self.lies);
         let judged = parallel::map(&verdicts, |v| {
-            let wrong = matches!(v.outcome, Outcome::Accepted(out) if out != true_output(&v.task));
+            // Honest tensor outputs differ from one another: a wrong one is
+            // one a device knowingly committed.
+            let wrong = match v.outcome {
+                Outcome::Accepted(out) if exact => out != true_output(&v.task),
+                Outcome::Accepted(out) => lies.contains(&out),
+                Outcome::Failed => false,
+            };
             (v.leaf(), wrong)
         });
         for (v, (leaf, wrong)) in verdicts.iter().zip(judged) {
@@ -885,14 +995,24 @@ impl<'a> Network<'a> {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<JobId> {
         let spec = JobSpec {
-            kind: JobKind::Wasm,
+            kind: match self.workload {
+                Workload::Exact => JobKind::Wasm,
+                Workload::Tensors { .. } => JobKind::Onnx,
+            },
             program: blob_hash(b"sim/kernel"),
             inputs: Inputs::Indexed {
                 blob: blob_hash(b"sim/input"),
                 count: tasks,
             },
-            limits: Limits::default(),
-            verification: policy.verification(),
+            limits: match self.workload {
+                Workload::Exact => Limits::default(),
+                // Values are revealed inline: outputs must fit.
+                Workload::Tensors { .. } => Limits {
+                    output_bytes: 4_096,
+                    ..Limits::default()
+                },
+            },
+            verification: policy.verification(self.workload),
             requirements: Requirements::default(),
             reward: Amount(reward),
             deadline: self.ledger.height().plus(1_000_000),
@@ -915,6 +1035,7 @@ impl<'a> Network<'a> {
         }
         let world = World {
             conditions: self.conditions,
+            workload: self.workload,
             max_batch: self.ledger.params().max_batch as usize,
             quiet_blocks: (self.ledger.params().epoch_blocks / 2).max(1),
         };
@@ -940,6 +1061,11 @@ impl<'a> Network<'a> {
             .into_iter()
             .flatten()
             .collect();
+            if self.workload != Workload::Exact {
+                for d in &mut self.devices {
+                    self.lies.extend(d.lied.drain(..));
+                }
+            }
             self.profile.sign += signed.elapsed();
             self.sample.offer(&txs);
             self.block(txs, None)?;

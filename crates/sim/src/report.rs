@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::attestation::SimAttester;
 use crate::conditions::Conditions;
-use crate::network::{Adversary, Config, Policy, Report, run};
+use crate::network::{Adversary, Config, Policy, Report, Workload, run};
 
 /// One cell of the report.
 #[derive(Clone, Debug)]
@@ -36,10 +36,33 @@ pub const SHARES: [f64; 4] = [0.0, 0.10, 0.20, 0.33];
 /// # Errors
 /// Any failed run.
 pub fn sweep(devices: usize, tasks: u32, seed: u64, adversary: Adversary) -> Result<Vec<Row>> {
-    sweep_in(devices, tasks, seed, adversary, Conditions::ideal(), 16)
+    sweep_in(devices, tasks, seed, adversary, &Setting::default())
 }
 
-/// [`sweep`] in the given conditions, with `slots` task slots a device.
+/// What a sweep runs in, beyond its size and adversaries.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting {
+    /// How devices behave in time.
+    pub conditions: Conditions,
+    /// Task slots each device declares.
+    pub slots: u16,
+    /// What tasks output.
+    pub workload: Workload,
+}
+
+impl Default for Setting {
+    /// The report's first tables: ideal devices with 16 slots, exact
+    /// outputs.
+    fn default() -> Self {
+        Self {
+            conditions: Conditions::ideal(),
+            slots: 16,
+            workload: Workload::Exact,
+        }
+    }
+}
+
+/// [`sweep`] in the given setting.
 ///
 /// # Errors
 /// Any failed run.
@@ -48,8 +71,7 @@ pub fn sweep_in(
     tasks: u32,
     seed: u64,
     adversary: Adversary,
-    conditions: Conditions,
-    slots: u16,
+    setting: &Setting,
 ) -> Result<Vec<Row>> {
     let attester = SimAttester::new("sim/platform-ca");
     let mut rows = Vec::new();
@@ -61,8 +83,9 @@ pub fn sweep_in(
             let config = Config {
                 adversary,
                 seed,
-                conditions,
-                slots,
+                conditions: setting.conditions,
+                slots: setting.slots,
+                workload: setting.workload,
                 ..Config::new(devices, tasks, adversaries, policy)
             };
             rows.push(Row {

@@ -170,3 +170,61 @@ fn phones_that_pause_leave_and_run_late_miss_deadlines_yet_every_result_is_right
     assert_eq!((wild.wrong_accepted, wild.honest_slashed), (0, 0));
     assert_eq!(wild.verdicts_checked, 300);
 }
+
+fn tensors(policy: Policy, adversaries: f64, adversary: verigrid_sim::Adversary) -> Config {
+    Config {
+        adversary,
+        workload: verigrid_sim::Workload::Tensors {
+            tolerance_ppm: 1_000,
+            noise_ppm: 250,
+        },
+        // No warm-up: the liars are caught in the measured job itself.
+        warmup_tasks: 0,
+        ..Config::new(60, 600, adversaries, policy)
+    }
+}
+
+#[test]
+fn honest_float_noise_is_accepted_within_tolerance_and_liars_are_still_caught() {
+    use verigrid_sim::Adversary;
+    let attester = SimAttester::new("test-ca");
+    // Every honest device's output differs in the last digits, so no two
+    // hashes agree, yet within the job's tolerance every task is accepted
+    // and nobody is slashed.
+    let honest = run(
+        &tensors(Policy::Replicated(3), 0.0, Adversary::Colluding),
+        &attester,
+    )
+    .unwrap();
+    assert_eq!((honest.accepted, honest.wrong_accepted), (600, 0));
+    assert_eq!(honest.honest_slashed, 0);
+    assert!((honest.replicas_per_task - 3.0).abs() < 1e-9, "{honest:?}");
+    for adversary in [Adversary::Colluding, Adversary::Lazy] {
+        let none = run(&tensors(Policy::None, 0.2, adversary), &attester).unwrap();
+        assert!(none.wrong_accepted > 60, "{adversary:?}: {none:?}");
+        let checked = run(&tensors(Policy::Replicated(3), 0.2, adversary), &attester).unwrap();
+        assert_eq!(checked.wrong_accepted, 0, "{adversary:?}: {checked:?}");
+        assert_eq!(checked.honest_slashed, 0, "{adversary:?}: {checked:?}");
+        assert!(checked.liars_slashed > 0, "{adversary:?}: {checked:?}");
+    }
+}
+
+#[test]
+fn noise_beyond_the_tolerance_splits_honest_devices() {
+    // The same job with noise wider than its tolerance: honest devices no
+    // longer agree and every task fails. The comparison, not the hash, is
+    // what lets noisy results through.
+    let config = Config {
+        workload: verigrid_sim::Workload::Tensors {
+            tolerance_ppm: 1_000,
+            noise_ppm: 20_000,
+        },
+        ..Config::new(60, 300, 0.0, Policy::Replicated(3))
+    };
+    let r = run(&config, &SimAttester::new("test-ca")).unwrap();
+    assert_eq!(
+        (r.accepted, r.failed, r.honest_slashed),
+        (0, 300, 0),
+        "{r:?}"
+    );
+}
