@@ -66,6 +66,13 @@ pub struct RunArgs {
     /// Honest devices' float noise in a tensor job, parts per million.
     #[arg(long, default_value_t = 250)]
     pub noise_ppm: u32,
+    /// Split the measured tasks into this many jobs: a stream of small
+    /// jobs instead of one batch.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: u32,
+    /// Blocks between one job's submission and the next (0: all at once).
+    #[arg(long, default_value_t = 0)]
+    pub arrival_blocks: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -203,6 +210,8 @@ fn config(args: &RunArgs) -> Result<network::Config> {
         slots: args.slots,
         proof_samples: args.proof_samples,
         conditions: args.world.conditions()?,
+        jobs: args.jobs,
+        arrival_blocks: args.arrival_blocks,
         workload: match args.workload {
             WorkloadArg::Exact => Workload::Exact,
             WorkloadArg::Tensors => Workload::Tensors {
@@ -332,13 +341,22 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
             r.missed, r.jailed
         );
         println!(
-            "  task latency        p50 {:.1} min, p90 {:.1} min (first assignment to verdict); the job took {:.1} min",
+            "  task latency        p50 {} blocks, p90 {} blocks ({:.1} and {:.1} min at {} s a block; first assignment to verdict)",
+            r.latency_p50,
+            r.latency_p90,
             minutes(r.latency_p50),
             minutes(r.latency_p90),
+            config.conditions.block_secs,
+        );
+        println!(
+            "  measured jobs       {} of {} tasks each; submission to last verdict {} blocks ({:.1} min)",
+            config.jobs,
+            config.tasks / config.jobs.max(1),
+            r.job_blocks,
             minutes(r.job_blocks),
         );
         println!(
-            "  verdicts checked    {} against the job's verdict root",
+            "  verdicts checked    {} against their job's verdict root",
             r.verdicts_checked
         );
         println!(

@@ -162,6 +162,12 @@ pub struct Config {
     pub conditions: Conditions,
     /// What tasks output, and how outputs are compared.
     pub workload: Workload,
+    /// Jobs the measured tasks are split into (a stream of small jobs
+    /// rather than one batch).
+    pub jobs: u32,
+    /// Blocks between one measured job's submission and the next (0: all
+    /// in one block).
+    pub arrival_blocks: u64,
 }
 
 impl Config {
@@ -183,6 +189,8 @@ impl Config {
             proof_samples: 1_000,
             conditions: Conditions::ideal(),
             workload: Workload::Exact,
+            jobs: 1,
+            arrival_blocks: 0,
         }
     }
 }
@@ -593,24 +601,42 @@ impl<T: Clone> Thinned<T> {
 /// What the measured job has produced so far, tallied from events as
 /// blocks are applied (a run at 10 million tasks keeps no event list).
 struct Tally {
-    job: JobId,
+    /// The measured jobs, in submission order.
+    jobs: FxHashMap<JobId, Measured>,
     replicas: u64,
     wrong_accepted: u64,
     paid: u64,
     refund: u64,
     /// Devices slashed, by position in the device list.
     slashed: Vec<bool>,
-    paths: VerdictPaths,
-    /// This block's verdicts of the job, waiting for their leaf hashes.
+    /// This block's verdicts of the jobs, waiting for their leaf hashes.
     verdicts: Vec<Verdict>,
     missed: u64,
     jailed: u64,
-    /// Per task index: the height of its first assignment (0: none yet).
+    /// Per task (job offset + index): the height of its first assignment
+    /// (0: none yet).
     started: Vec<u32>,
     /// Per decided task: blocks from its first assignment to its verdict.
     latencies: Vec<u32>,
-    /// Height the job was submitted at.
-    submitted: u64,
+    /// Height the first job was submitted at.
+    submitted: Option<u64>,
+}
+
+/// One measured job.
+struct Measured {
+    /// Its first task's position in [`Tally::started`].
+    offset: usize,
+    /// Its verdicts, rebuilt into its verdict tree.
+    paths: VerdictPaths,
+}
+
+impl Tally {
+    /// The position of a measured job's task among all measured tasks.
+    fn position(&self, task: &TaskId) -> Option<usize> {
+        self.jobs
+            .get(&task.job)
+            .map(|m| m.offset + task.index as usize)
+    }
 }
 
 /// What every device needs to know of the run to take its step.
@@ -895,10 +921,10 @@ impl<'a> Network<'a> {
                 Event::Verdict(v) => self.tally_verdict(v),
                 Event::Assigned { task, .. } => {
                     if let Some(t) = &mut self.tally
-                        && task.job == t.job
+                        && let Some(at) = t.position(&task)
                     {
                         t.replicas += 1;
-                        if let Some(first) = t.started.get_mut(task.index as usize)
+                        if let Some(first) = t.started.get_mut(at)
                             && *first == 0
                         {
                             *first = u32::try_from(self.ledger.height().0).unwrap_or(u32::MAX);
@@ -907,7 +933,7 @@ impl<'a> Network<'a> {
                 }
                 Event::Missed { task, .. } => {
                     if let Some(t) = &mut self.tally
-                        && task.job == t.job
+                        && t.jobs.contains_key(&task.job)
                     {
                         t.missed += 1;
                     }
@@ -929,7 +955,7 @@ impl<'a> Network<'a> {
                 }
                 Event::JobFinished { job, refund, .. } => {
                     if let Some(t) = &mut self.tally
-                        && job == t.job
+                        && t.jobs.contains_key(&job)
                     {
                         t.refund += refund.0;
                     }
@@ -945,9 +971,9 @@ impl<'a> Network<'a> {
     /// task id never comes back.)
     fn tally_verdict(&mut self, v: Verdict) {
         if let Some(t) = &mut self.tally
-            && v.task.job == t.job
+            && let Some(at) = t.position(&v.task)
         {
-            if let Some(&first) = t.started.get(v.task.index as usize)
+            if let Some(&first) = t.started.get(at)
                 && first > 0
             {
                 let blocks = v.height.0.saturating_sub(u64::from(first));
@@ -979,11 +1005,14 @@ impl<'a> Network<'a> {
         });
         for (v, (leaf, wrong)) in verdicts.iter().zip(judged) {
             t.wrong_accepted += u64::from(wrong);
-            t.paths.push(v, leaf);
+            if let Some(m) = t.jobs.get_mut(&v.task.job) {
+                m.paths.push(v, leaf);
+            }
         }
     }
 
-    /// Submits a job and runs blocks until it finishes; returns its id.
+    /// Submits a job of `tasks` tasks and runs blocks until it finishes;
+    /// returns its id.
     ///
     /// # Errors
     /// A rejected transaction, or a job that does not finish.
@@ -994,6 +1023,12 @@ impl<'a> Network<'a> {
         reward: u64,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<JobId> {
+        let jobs = self.run_jobs(&[tasks], 0, policy, reward, progress)?;
+        jobs.first().copied().context("no job was submitted")
+    }
+
+    /// A signed submission of a job of `tasks` tasks, and the job's id.
+    fn submission(&mut self, tasks: u32, policy: Policy, reward: u64) -> Result<(SignedTx, JobId)> {
         let spec = JobSpec {
             kind: match self.workload {
                 Workload::Exact => JobKind::Wasm,
@@ -1027,50 +1062,97 @@ impl<'a> Network<'a> {
         }
         .sign(CHAIN_ID, &self.consumer);
         self.consumer_nonce += 1;
-        self.block(vec![tx], None)?;
-        if let Some(t) = &mut self.tally
-            && t.job == job
-        {
-            t.submitted = self.ledger.height().0;
-        }
+        Ok((tx, job))
+    }
+
+    /// Submits jobs of the given sizes, one every `arrival_blocks` blocks
+    /// (all in one block if 0), and runs blocks until every one has
+    /// finished; returns their ids in submission order.
+    ///
+    /// # Errors
+    /// A rejected transaction, or jobs that do not finish.
+    pub fn run_jobs(
+        &mut self,
+        sizes: &[u32],
+        arrival_blocks: u64,
+        policy: Policy,
+        reward: u64,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<JobId>> {
         let world = World {
             conditions: self.conditions,
             workload: self.workload,
             max_batch: self.ledger.params().max_batch as usize,
             quiet_blocks: (self.ledger.params().epoch_blocks / 2).max(1),
         };
-        for _ in 0..1_000_000 {
-            let Some(state) = self.ledger.job(&job) else {
-                bail!("the submitted job vanished");
-            };
-            progress(Progress {
-                decided: u64::from(state.accepted) + u64::from(state.failed),
-                tasks: u64::from(tasks),
-                height: self.ledger.height().0,
-            });
-            if state.status == JobStatus::Finished {
-                return Ok(job);
-            }
-            let signed = Instant::now();
-            let txs: Vec<SignedTx> = parallel::map_parts_mut(&mut self.devices, |_, part| {
-                let height = self.ledger.height().0 + 1;
-                part.iter_mut()
-                    .flat_map(|d| d.step(height, &world))
-                    .collect::<Vec<_>>()
-            })
-            .into_iter()
-            .flatten()
-            .collect();
-            if self.workload != Workload::Exact {
-                for d in &mut self.devices {
-                    self.lies.extend(d.lied.drain(..));
+        let total: u64 = sizes.iter().map(|&n| u64::from(n)).sum();
+        let mut jobs = Vec::with_capacity(sizes.len());
+        let mut pending = sizes.iter().copied();
+        let mut next_at = 0u64;
+        for block in 0..1_000_000u64 {
+            if block > 0 {
+                let mut decided = 0u64;
+                let mut finished = 0usize;
+                for job in &jobs {
+                    let state = self.ledger.job(job).context("a submitted job vanished")?;
+                    decided += u64::from(state.accepted) + u64::from(state.failed);
+                    finished += usize::from(state.status == JobStatus::Finished);
+                }
+                progress(Progress {
+                    decided,
+                    tasks: total,
+                    height: self.ledger.height().0,
+                });
+                if finished == sizes.len() {
+                    return Ok(jobs);
                 }
             }
-            self.profile.sign += signed.elapsed();
-            self.sample.offer(&txs);
+            // Submissions due now go in this block, ahead of the devices'
+            // transactions.
+            let mut txs = Vec::new();
+            while block >= next_at
+                && let Some(tasks) = pending.next()
+            {
+                let (tx, job) = self.submission(tasks, policy, reward)?;
+                txs.push(tx);
+                jobs.push(job);
+                next_at = block + arrival_blocks;
+                if arrival_blocks > 0 {
+                    break;
+                }
+            }
+            if block > 0 {
+                let signed = Instant::now();
+                let height = self.ledger.height().0 + 1;
+                let stepped: Vec<SignedTx> =
+                    parallel::map_parts_mut(&mut self.devices, |_, part| {
+                        part.iter_mut()
+                            .flat_map(|d| d.step(height, &world))
+                            .collect::<Vec<_>>()
+                    })
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if self.workload != Workload::Exact {
+                    for d in &mut self.devices {
+                        self.lies.extend(d.lied.drain(..));
+                    }
+                }
+                self.profile.sign += signed.elapsed();
+                self.sample.offer(&stepped);
+                txs.extend(stepped);
+            }
+            let first_submission = block == 0;
             self.block(txs, None)?;
+            if first_submission
+                && let Some(t) = &mut self.tally
+                && t.submitted.is_none()
+                && jobs.first().is_some_and(|j| t.jobs.contains_key(j))
+            {
+                t.submitted = Some(self.ledger.height().0);
+            }
         }
-        bail!("job did not finish within 1000000 blocks")
+        bail!("jobs did not finish within 1000000 blocks")
     }
 
     /// Signs and checks the sampled device transactions again, on every
@@ -1144,23 +1226,32 @@ impl<'a> Network<'a> {
         })
     }
 
-    /// Starts tallying `job` (the next job submitted), sampling
-    /// `proof_samples` of its `tasks` verdicts for full proofs.
-    fn measure(&mut self, tasks: u32, proof_samples: u64) {
+    /// Starts tallying the next jobs submitted, of the given sizes,
+    /// sampling `proof_samples` of their verdicts (spread over the jobs)
+    /// for full proofs.
+    fn measure(&mut self, sizes: &[u32], proof_samples: u64) {
+        let per_job = proof_samples.div_ceil(sizes.len().max(1) as u64);
+        let mut jobs = FxHashMap::default();
+        let mut offset = 0usize;
+        for (i, &tasks) in sizes.iter().enumerate() {
+            let job = JobId::derive(&self.consumer.account(), self.consumer_nonce + i as u64);
+            let paths = VerdictPaths::new(u64::from(tasks), per_job, self.seed ^ i as u64);
+            jobs.insert(job, Measured { offset, paths });
+            offset += tasks as usize;
+        }
         self.tally = Some(Tally {
-            job: JobId::derive(&self.consumer.account(), self.consumer_nonce),
+            jobs,
             replicas: 0,
             wrong_accepted: 0,
             paid: 0,
             refund: 0,
             slashed: vec![false; self.devices.len()],
-            paths: VerdictPaths::new(u64::from(tasks), proof_samples, self.seed),
             verdicts: Vec::new(),
             missed: 0,
             jailed: 0,
-            started: vec![0; tasks as usize],
+            started: vec![0; offset],
             latencies: Vec::new(),
-            submitted: 0,
+            submitted: None,
         });
     }
 
@@ -1221,8 +1312,24 @@ pub fn run_profiled(
             progress,
         )?;
     }
-    net.measure(config.tasks, config.proof_samples);
-    let job = net.run_job(config.tasks, config.policy, config.reward, progress)?;
+    if config.jobs == 0 || config.jobs > config.tasks.max(1) {
+        bail!(
+            "--jobs must be between 1 and the number of tasks ({}), got {}",
+            config.tasks,
+            config.jobs
+        );
+    }
+    let sizes: Vec<u32> = (0..config.jobs)
+        .map(|i| config.tasks / config.jobs + u32::from(i < config.tasks % config.jobs))
+        .collect();
+    net.measure(&sizes, config.proof_samples);
+    let jobs = net.run_jobs(
+        &sizes,
+        config.arrival_blocks,
+        config.policy,
+        config.reward,
+        progress,
+    )?;
     let proved = Instant::now();
     let tally = net
         .tally
@@ -1243,7 +1350,11 @@ pub fn run_profiled(
         jailed: tally.jailed,
         latency_p50: percentile(50),
         latency_p90: percentile(90),
-        job_blocks: net.ledger.height().0.saturating_sub(tally.submitted),
+        job_blocks: net
+            .ledger
+            .height()
+            .0
+            .saturating_sub(tally.submitted.unwrap_or(0)),
         ..Report::default()
     };
     for (d, slashed) in net.devices.iter().zip(&tally.slashed) {
@@ -1259,27 +1370,32 @@ pub fn run_profiled(
     }
     let ledger = net.ledger_mut();
     let root = ledger.state_root();
-    let finished = ledger.job(&job).context("job vanished")?.clone();
-    if tally.paths.root() != finished.verdicts.root()
-        || tally.paths.len() != finished.verdicts.len()
-    {
-        bail!(
-            "the {} verdicts seen do not rebuild the job's verdict root",
-            tally.paths.len()
-        );
-    }
-    report.verdicts_checked = tally.paths.len();
-    let proofs = ledger
-        .prove_verdicts_at(tally.paths.proofs())
-        .context("building verdict proofs")?;
-    for (i, proof) in proofs.iter().enumerate() {
-        if !proof.verify(&root) {
-            bail!("verdict proof {i} does not verify against the state root");
+    for job in &jobs {
+        let finished = ledger.job(job).context("job vanished")?.clone();
+        let paths = &tally
+            .jobs
+            .get(job)
+            .context("a measured job was not tallied")?
+            .paths;
+        if paths.root() != finished.verdicts.root() || paths.len() != finished.verdicts.len() {
+            bail!(
+                "the {} verdicts seen do not rebuild job {job:?}'s verdict root",
+                paths.len()
+            );
         }
-        report.proofs_checked += 1;
+        report.verdicts_checked += paths.len();
+        let proofs = ledger
+            .prove_verdicts_at(paths.proofs())
+            .context("building verdict proofs")?;
+        for (i, proof) in proofs.iter().enumerate() {
+            if !proof.verify(&root) {
+                bail!("verdict proof {i} does not verify against the state root");
+            }
+            report.proofs_checked += 1;
+        }
+        report.accepted += u64::from(finished.accepted);
+        report.failed += u64::from(finished.failed);
     }
-    report.accepted = u64::from(finished.accepted);
-    report.failed = u64::from(finished.failed);
     report.replicas_per_task = tally.replicas as f64 / f64::from(config.tasks.max(1));
     report.blocks = net.blocks;
     report.state_root = root;

@@ -228,3 +228,34 @@ fn noise_beyond_the_tolerance_splits_honest_devices() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_stream_of_small_jobs_is_verified_job_by_job() {
+    let attester = SimAttester::new("test-ca");
+    let stream = |jobs, arrival_blocks| Config {
+        jobs,
+        arrival_blocks,
+        ..config(Policy::Adaptive(100_000), 1)
+    };
+    let batch = run(&stream(1, 0), &attester).unwrap();
+    let trickle = run(&stream(30, 1), &attester).unwrap();
+    // Every job's verdicts rebuild its own verdict root; sampled proofs of
+    // each check against the state root.
+    assert_eq!(trickle.verdicts_checked, 600);
+    assert_eq!(trickle.accepted + trickle.failed, 600);
+    assert!(trickle.proofs_checked >= 30, "{trickle:?}");
+    assert_eq!(trickle.wrong_accepted, 0);
+    // Thirty jobs arriving a block apart are a different run from one
+    // batch, and take longer from the first submission to the last verdict.
+    assert_ne!(batch.state_root, trickle.state_root);
+    assert!(
+        trickle.job_blocks > batch.job_blocks,
+        "{trickle:?} {batch:?}"
+    );
+    assert_eq!(trickle, run(&stream(30, 1), &attester).unwrap());
+    let err = run(&stream(0, 0), &attester).unwrap_err();
+    assert!(
+        err.to_string().contains("--jobs must be between 1"),
+        "{err}"
+    );
+}
