@@ -240,9 +240,15 @@ impl Ledger {
         Ok(())
     }
 
-    /// A device missed a deadline on `task`: its record suffers, and enough
-    /// misses in a row jail it.
-    pub(crate) fn record_miss(&mut self, id: DeviceId, task: TaskId) {
+    /// A device missed a deadline on `task`: enough misses in a row jail
+    /// it. Only a reveal it withheld (`withheld`: it had committed) counts
+    /// against its honesty record. A device that committed nothing bound
+    /// no output and learned nothing (spot checks are drawn once commits
+    /// are in), so its miss is about availability — a phone unplugged
+    /// mid-task — not honesty. One that committed and then went quiet may
+    /// have seen a spot check drawn on its result, and withholding must
+    /// not be a way out of being caught.
+    pub(crate) fn record_miss(&mut self, id: DeviceId, task: TaskId, withheld: bool) {
         let keep = self.params.reputation_keep_ppm;
         let jail_after = self.params.jail_after_misses;
         let until = self.height.plus(self.params.jail_blocks);
@@ -250,7 +256,9 @@ impl Ledger {
             return;
         };
         device.running = device.running.saturating_sub(1);
-        device.reputation.record(false, keep);
+        if withheld {
+            device.reputation.record(false, keep);
+        }
         device.misses = device.misses.saturating_add(1);
         let jail = jail_after > 0 && device.misses >= jail_after;
         if jail && device.status == DeviceStatus::Active {

@@ -180,7 +180,7 @@ impl Ledger {
             }
         }
         for (_, device) in &late {
-            self.record_miss(*device, id);
+            self.record_miss(*device, id, phase == Phase::Reveal);
         }
         match phase {
             Phase::Commit => self.after_commit_deadline(id),

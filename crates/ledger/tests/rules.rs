@@ -14,7 +14,7 @@ use verigrid_types::codec::Bytes;
 use verigrid_types::device::{Capabilities, registration_challenge};
 use verigrid_types::job::Verification;
 use verigrid_types::tx::{Call, Signer, Tx};
-use verigrid_types::{Amount, Hash, Height};
+use verigrid_types::{Amount, DeviceId, Hash, Height};
 
 /// A chain with `owners` funded owners, one new honest device each
 /// (`o{i}`/`d{i}`), and a consumer holding `consumer_funds`.
@@ -407,8 +407,46 @@ fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
     );
     let j = chain.ledger.job(&job).unwrap();
     assert_eq!(j.accepted, 100, "missed replicas were replaced");
-    assert!(chain.ledger.device(&silent).unwrap().reputation.beta > 0);
+    // It never committed: unavailable, not dishonest.
+    assert_eq!(chain.ledger.device(&silent).unwrap().reputation.beta, 0);
     assert_eq!(chain.ledger.live_tasks(), 0);
+}
+
+#[test]
+fn a_withheld_reveal_counts_against_the_record_and_a_missed_commit_does_not() {
+    let consumer = key("consumer");
+    let owners: Vec<_> = (0..6).map(|i| key(&format!("o{i}"))).collect();
+    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
+    funded.push((&consumer, 1_000_000));
+    let mut chain = Chain::new(&funded);
+    let silent = chain.register(&owners[0], "silent", Behaviour::Silent, 1_000);
+    let withholder = chain.register(&owners[1], "withholder", Behaviour::Withholder, 1_000);
+    for (i, o) in owners.iter().enumerate().skip(2) {
+        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
+    }
+    let job = chain.submit(&consumer, 60, Verification::replicated(3), 3);
+    chain.run_until_idle(1_000);
+    let missed = |who: DeviceId| {
+        chain
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Missed { device, .. } if *device == who))
+            .count()
+    };
+    assert!(missed(silent) > 0 && missed(withholder) > 0);
+    assert_eq!(chain.ledger.job(&job).unwrap().accepted, 60);
+    // Both sit in jail for their misses; only the device that committed
+    // and went quiet has failures on its honesty record.
+    assert_eq!(chain.ledger.device(&silent).unwrap().reputation.beta, 0);
+    assert!(chain.ledger.device(&withholder).unwrap().reputation.beta > 0);
+    for who in [silent, withholder] {
+        assert!(
+            chain
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Jailed { device, .. } if *device == who))
+        );
+    }
 }
 
 #[test]

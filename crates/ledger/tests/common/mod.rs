@@ -82,6 +82,8 @@ pub enum Behaviour {
     Colluder,
     /// Never commits (offline).
     Silent,
+    /// Commits the right output, then never reveals.
+    Withholder,
 }
 
 pub struct SimDevice {
@@ -321,6 +323,9 @@ impl Chain {
                     })
                     .collect();
                 txs.push(device_tx(d, Call::CommitResults { commits }));
+            }
+            if d.behaviour == Behaviour::Withholder {
+                d.to_reveal.clear();
             }
             if !d.to_reveal.is_empty() {
                 let reveals: Vec<Reveal> = std::mem::take(&mut d.to_reveal)
