@@ -413,6 +413,24 @@ fn peak_memory_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Draws a sweep's charts beside the report and links them from it.
+fn push_charts(
+    text: &mut String,
+    rows: &[report::Row],
+    path: &std::path::Path,
+    label: &str,
+) -> Result<()> {
+    for chart in verigrid_sim::chart::write(rows, path, label)? {
+        let name = chart
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        text.push_str(&format!("\n![{name}]({name})\n"));
+    }
+    Ok(())
+}
+
 /// The heading of the report's scale section, written by hand from
 /// `--bench` runs and kept when the report is regenerated.
 const SCALE_HEADING: &str = "## Scale";
@@ -452,14 +470,7 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
             args.tasks,
             args.seed,
         ));
-        for chart in verigrid_sim::chart::write(&rows, path, label)? {
-            let name = chart
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_owned();
-            text.push_str(&format!("\n![{name}]({name})\n"));
-        }
+        push_charts(&mut text, &rows, path, label)?;
         text.push('\n');
     }
     let phones = Conditions::phones();
@@ -501,6 +512,7 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
         args.seed,
     );
     text.push_str(&report::markdown_in(&rows, title, &header, &phones));
+    push_charts(&mut text, &rows, path, "phones")?;
     text.push('\n');
     let (tolerance_ppm, noise_ppm) = (1_000, 250);
     let title = "Float outputs with honest noise (ONNX-style, colluding liars)";
@@ -531,6 +543,25 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
         table.insert_str(at, &intro);
     }
     text.push_str(&table);
+    push_charts(&mut text, &rows, path, "tensors")?;
+    text.push('\n');
+    let title = "Job streams (20 % colluding liars)";
+    eprintln!("running {title} …");
+    let setting = report::Setting {
+        conditions: phones,
+        slots,
+        workload: Workload::Exact,
+    };
+    let rows = report::streams(args.devices, args.tasks, args.seed, 0.2, &setting)?;
+    let header = format!(
+        "The same {} measured tasks as one batch job, as 100 jobs submitted one a block (a \
+         minute), and as 1,000 jobs submitted at once (`--jobs`, `--arrival-blocks`); {} \
+         devices in the phones conditions above, {slots} slots, seed {}, warm-up as above. \
+         Every job's verdicts rebuild its own verdict root. Latency runs from a task's first \
+         assignment to its verdict.",
+        args.tasks, args.devices, args.seed,
+    );
+    text.push_str(&report::streams_markdown(&rows, title, &header, &phones));
     text.push('\n');
     // The scale figures come from `--bench` runs, not from this sweep:
     // keep that section of an existing report as it is.

@@ -194,3 +194,94 @@ pub fn markdown_in(rows: &[Row], title: &str, header: &str, conditions: &Conditi
     }
     s
 }
+
+/// Shapes of the measured work compared in the job-stream table: (jobs,
+/// blocks between submissions).
+pub const STREAMS: [(u32, u64); 3] = [(1, 0), (100, 1), (1_000, 0)];
+
+/// One cell of the job-stream table.
+#[derive(Clone, Debug)]
+pub struct StreamRow {
+    /// Jobs the measured tasks were split into.
+    pub jobs: u32,
+    /// Blocks between submissions.
+    pub arrival_blocks: u64,
+    /// Policy.
+    pub policy: Policy,
+    /// The run's figures.
+    pub report: Report,
+}
+
+/// Runs every stream shape × policy with `adversaries` colluding liars,
+/// in the given setting.
+///
+/// # Errors
+/// Any failed run.
+pub fn streams(
+    devices: usize,
+    tasks: u32,
+    seed: u64,
+    adversaries: f64,
+    setting: &Setting,
+) -> Result<Vec<StreamRow>> {
+    let attester = SimAttester::new("sim/platform-ca");
+    let mut rows = Vec::new();
+    for (jobs, arrival_blocks) in STREAMS {
+        for policy in POLICIES {
+            let config = Config {
+                seed,
+                jobs,
+                arrival_blocks,
+                conditions: setting.conditions,
+                slots: setting.slots,
+                workload: setting.workload,
+                ..Config::new(devices, tasks, adversaries, policy)
+            };
+            rows.push(StreamRow {
+                jobs,
+                arrival_blocks,
+                policy,
+                report: run(&config, &attester)?,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The job-stream table as Markdown.
+#[must_use]
+pub fn streams_markdown(
+    rows: &[StreamRow],
+    title: &str,
+    header: &str,
+    conditions: &Conditions,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "## {title}\n");
+    let _ = writeln!(s, "{header}\n");
+    let _ = writeln!(
+        s,
+        "| measured work | policy | wrong accepted | replicas per task | failed (refunded) | task latency p50 / p90 | first submission to last verdict |"
+    );
+    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let minutes = |blocks: u64| blocks as f64 * conditions.block_secs as f64 / 60.0;
+    for r in rows {
+        let shape = match (r.jobs, r.arrival_blocks) {
+            (1, _) => "one batch job".to_owned(),
+            (n, 0) => format!("{n} jobs at once"),
+            (n, k) => format!("{n} jobs, one every {:.0} min", minutes(k)),
+        };
+        let _ = writeln!(
+            s,
+            "| {shape} | {} | {} | {:.3} | {} | {:.0} / {:.0} min | {:.1} h |",
+            policy_name(r.policy),
+            r.report.wrong_accepted,
+            r.report.replicas_per_task,
+            r.report.failed,
+            minutes(r.report.latency_p50),
+            minutes(r.report.latency_p90),
+            minutes(r.report.job_blocks) / 60.0,
+        );
+    }
+    s
+}
