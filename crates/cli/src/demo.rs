@@ -147,7 +147,11 @@ impl WorldArgs {
             reveal_blocks: self.reveal_blocks.unwrap_or(base.reveal_blocks),
         };
         c.check()
-            .map_err(|why| anyhow::anyhow!("{why}: change the value given"))?;
+            .map_err(|why| {
+                anyhow::anyhow!(
+                    "{why}: pass a usable value with its flag (--block-secs, --window-hours, --task-secs, --speed-sigma, --stay-hours, --away-hours, --late, --commit-blocks, --reveal-blocks)"
+                )
+            })?;
         Ok(c)
     }
 }
@@ -253,6 +257,41 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
             config.tasks,
             report::policy_name(config.policy),
         );
+        let c = config.conditions;
+        if c != Conditions::ideal() {
+            println!(
+                "  conditions: {} s blocks; idle and charging {} h a day; tasks {} s on a median device (σ {}); stays {} h, away {} h; {} % of transactions late; windows {}+{} blocks",
+                c.block_secs,
+                c.window_hours,
+                c.task_secs,
+                c.speed_sigma,
+                c.stay_hours,
+                c.away_hours,
+                c.late * 100.0,
+                c.commit_blocks,
+                c.reveal_blocks,
+            );
+        }
+        if let Workload::Tensors {
+            tolerance_ppm,
+            noise_ppm,
+        } = config.workload
+        {
+            println!(
+                "  float tensor outputs: honest noise up to {noise_ppm} ppm, compared within {tolerance_ppm} ppm"
+            );
+        }
+        if config.jobs > 1 {
+            println!(
+                "  as {} jobs, {}",
+                config.jobs,
+                if config.arrival_blocks == 0 {
+                    "submitted at once".to_owned()
+                } else {
+                    format!("one every {} blocks", config.arrival_blocks)
+                }
+            );
+        }
         if dev {
             println!(
                 "  in-process validator and devices; Android-format attestation from a local dev CA,\n  checked by the real verifier (the dev root is trusted only on this chain)"
