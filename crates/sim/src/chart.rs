@@ -90,13 +90,7 @@ pub fn write(
         &wrong,
         &format!("Wrong results accepted ({label})"),
         "wrong / accepted",
-        |r| {
-            if r.report.accepted == 0 {
-                0.0
-            } else {
-                r.report.wrong_accepted as f64 / r.report.accepted as f64
-            }
-        },
+        |r| r.report.wrong_share(),
     )?;
     draw(
         rows,

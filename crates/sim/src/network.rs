@@ -239,6 +239,18 @@ pub struct Report {
     pub job_blocks: u64,
 }
 
+impl Report {
+    /// Wrong results among those accepted (0 if none were).
+    #[must_use]
+    pub fn wrong_share(&self) -> f64 {
+        if self.accepted == 0 {
+            0.0
+        } else {
+            self.wrong_accepted as f64 / self.accepted as f64
+        }
+    }
+}
+
 struct Device {
     key: SecretKey,
     id: DeviceId,

@@ -128,11 +128,7 @@ pub fn markdown(rows: &[Row], title: &str, devices: usize, tasks: u32, seed: u64
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for r in rows {
-        let rate = if r.report.accepted == 0 {
-            0.0
-        } else {
-            r.report.wrong_accepted as f64 / r.report.accepted as f64
-        };
+        let rate = r.report.wrong_share();
         let _ = writeln!(
             s,
             "| {:.0} % | {} | {} | {:.2e} | {:.3} | {} | {} / {} | {} |",
@@ -168,11 +164,7 @@ pub fn markdown_in(rows: &[Row], title: &str, header: &str, conditions: &Conditi
     );
     let minutes = |blocks: u64| blocks as f64 * conditions.block_secs as f64 / 60.0;
     for r in rows {
-        let rate = if r.report.accepted == 0 {
-            0.0
-        } else {
-            r.report.wrong_accepted as f64 / r.report.accepted as f64
-        };
+        let rate = r.report.wrong_share();
         let _ = writeln!(
             s,
             "| {:.0} % | {} | {} | {:.2e} | {:.3} | {} | {} | {} | {:.0} / {:.0} min | {:.1} h | {} / {} | {} |",
