@@ -275,9 +275,10 @@ struct Device {
     outbox: std::collections::VecDeque<SignedTx>,
     /// Tasks whose reveals opened, in the order the ledger opened them.
     to_reveal: Vec<TaskId>,
-    /// Committed, not yet revealed: output hash, salt, and the output
-    /// itself when the job compares values.
-    pending: FxHashMap<TaskId, (Hash, [u8; 32], Option<Bytes>)>,
+    /// Committed, not yet revealed: output hash and salt.
+    pending: FxHashMap<TaskId, (Hash, [u8; 32])>,
+    /// Committed outputs to reveal inline (jobs that compare values).
+    outputs: FxHashMap<TaskId, Bytes>,
     /// Hashes of wrong outputs it committed since the network last asked
     /// (kept only for tensor jobs, whose honest outputs differ too).
     lied: Vec<Hash>,
@@ -367,30 +368,45 @@ impl Device {
             let tx = self.owner_tx(call);
             self.outbox.push_back(tx);
         }
-        let task_blocks = self.life.task_blocks;
-        self.running
-            .extend(self.to_commit.drain(..).map(|task| (task, task_blocks)));
-        if now.idle {
-            let mut done = Vec::new();
+        // The newly assigned tasks' list is reused as the list of tasks
+        // done now, so neither allocates per block; an instant task on an
+        // idle device (ideal conditions) never enters `running`, whose
+        // copy of every assignment would be a gigabyte at 10M tasks.
+        let mut done = std::mem::take(&mut self.to_commit);
+        if !(now.idle && self.life.task_blocks == 0) {
+            let task_blocks = self.life.task_blocks;
+            self.running
+                .extend(done.drain(..).map(|task| (task, task_blocks)));
+        }
+        if now.idle && !self.running.is_empty() {
+            let mut finished = Vec::new();
             self.running.retain_mut(|(task, left)| {
                 if *left == 0 {
-                    done.push(*task);
+                    finished.push(*task);
                     false
                 } else {
                     *left -= 1;
                     true
                 }
             });
+            // Tasks set aside earlier come before those assigned now.
+            finished.append(&mut done);
+            done = finished;
+        }
+        if now.idle {
             for batch in done.chunks(world.max_batch) {
                 let mut commits = Vec::with_capacity(batch.len());
                 for &task in batch {
                     let (output_hash, output, lie) = self.run(&task, world.workload);
-                    if lie && output.is_some() {
-                        self.lied.push(output_hash);
+                    if let Some(output) = output {
+                        if lie {
+                            self.lied.push(output_hash);
+                        }
+                        self.outputs.insert(task, output);
                     }
                     let salt =
                         *Hash::of(Domain::Draw, &[&self.key.seed(), &task.encode()]).as_bytes();
-                    self.pending.insert(task, (output_hash, salt, output));
+                    self.pending.insert(task, (output_hash, salt));
                     commits.push(Commit {
                         task,
                         commitment: commitment(&output_hash, &salt, &self.id),
@@ -400,6 +416,8 @@ impl Device {
                 self.outbox.push_back(tx);
             }
         }
+        done.clear();
+        self.to_commit = done;
         let mut open = std::mem::take(&mut self.to_reveal);
         open.sort_unstable();
         open.dedup();
@@ -408,12 +426,12 @@ impl Device {
         let reveals: Vec<Reveal> = open
             .iter()
             .filter_map(|task| {
-                let (output_hash, salt, output) = self.pending.remove(task)?;
+                let (output_hash, salt) = self.pending.remove(task)?;
                 Some(Reveal {
                     task: *task,
                     output_hash,
                     salt,
-                    output,
+                    output: self.outputs.remove(task),
                 })
             })
             .collect();
@@ -796,6 +814,7 @@ impl<'a> Network<'a> {
                 running: Vec::new(),
                 outbox: std::collections::VecDeque::new(),
                 lied: Vec::new(),
+                outputs: FxHashMap::default(),
                 to_reveal: Vec::new(),
                 pending: FxHashMap::default(),
             });
