@@ -111,77 +111,65 @@ pub fn policy_name(policy: Policy) -> String {
 /// The report as Markdown.
 #[must_use]
 pub fn markdown(rows: &[Row], title: &str, devices: usize, tasks: u32, seed: u64) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "## {title}\n");
-    let _ = writeln!(
-        s,
+    let header = format!(
         "{devices} simulated devices, {tasks} measured tasks per cell, seed {seed}. Verified \
          policies first run a warm-up job of {tasks} tasks with replication 3, so devices have \
-         records (adaptive replication needs them); the unverified baseline runs none.\n"
+         records (adaptive replication needs them); the unverified baseline runs none."
     );
-    let _ = writeln!(
-        s,
-        "| adversaries | policy | wrong accepted | wrong / accepted | replicas per task | failed (refunded) | liars slashed | honest slashed |"
-    );
-    let _ = writeln!(
-        s,
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
-    for r in rows {
-        let rate = r.report.wrong_share();
-        let _ = writeln!(
-            s,
-            "| {:.0} % | {} | {} | {:.2e} | {:.3} | {} | {} / {} | {} |",
-            r.adversaries * 100.0,
-            policy_name(r.policy),
-            r.report.wrong_accepted,
-            rate,
-            r.report.replicas_per_task,
-            r.report.failed,
-            r.report.liars_slashed,
-            r.report.liars,
-            r.report.honest_slashed,
-        );
-    }
-    s
+    table(rows, title, &header, None)
 }
 
 /// The report of a sweep in real-world conditions as Markdown: what
 /// verification does once devices come and go, run slowly and miss
-/// deadlines.
+/// deadlines (the columns of [`markdown`] and those).
 #[must_use]
 pub fn markdown_in(rows: &[Row], title: &str, header: &str, conditions: &Conditions) -> String {
+    table(rows, title, header, Some(conditions))
+}
+
+/// A sweep's table; with `conditions`, also missed deadlines, jailings,
+/// latency and the job's length in simulated time.
+fn table(rows: &[Row], title: &str, header: &str, conditions: Option<&Conditions>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "## {title}\n");
     let _ = writeln!(s, "{header}\n");
+    let timed = if conditions.is_some() {
+        " missed deadlines | jailed | task latency p50 / p90 | job took |"
+    } else {
+        ""
+    };
     let _ = writeln!(
         s,
-        "| adversaries | policy | wrong accepted | wrong / accepted | replicas per task | failed (refunded) | missed deadlines | jailed | task latency p50 / p90 | job took | liars slashed | honest slashed |"
+        "| adversaries | policy | wrong accepted | wrong / accepted | replicas per task | failed (refunded) |{timed} liars slashed | honest slashed |"
     );
-    let _ = writeln!(
-        s,
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    );
-    let minutes = |blocks: u64| blocks as f64 * conditions.block_secs as f64 / 60.0;
+    let columns = if conditions.is_some() { 12 } else { 8 };
+    let _ = writeln!(s, "| ---: | --- |{}", " ---: |".repeat(columns - 2));
     for r in rows {
-        let rate = r.report.wrong_share();
-        let _ = writeln!(
-            s,
-            "| {:.0} % | {} | {} | {:.2e} | {:.3} | {} | {} | {} | {:.0} / {:.0} min | {:.1} h | {} / {} | {} |",
+        let mut line = format!(
+            "| {:.0} % | {} | {} | {:.2e} | {:.3} | {} |",
             r.adversaries * 100.0,
             policy_name(r.policy),
             r.report.wrong_accepted,
-            rate,
+            r.report.wrong_share(),
             r.report.replicas_per_task,
             r.report.failed,
-            r.report.missed,
-            r.report.jailed,
-            minutes(r.report.latency_p50),
-            minutes(r.report.latency_p90),
-            minutes(r.report.job_blocks) / 60.0,
-            r.report.liars_slashed,
-            r.report.liars,
-            r.report.honest_slashed,
+        );
+        if let Some(c) = conditions {
+            let minutes = |blocks: u64| blocks as f64 * c.block_secs as f64 / 60.0;
+            let _ = write!(
+                line,
+                " {} | {} | {:.0} / {:.0} min | {:.1} h |",
+                r.report.missed,
+                r.report.jailed,
+                minutes(r.report.latency_p50),
+                minutes(r.report.latency_p90),
+                minutes(r.report.job_blocks) / 60.0,
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{line} {} / {} | {} |",
+            r.report.liars_slashed, r.report.liars, r.report.honest_slashed,
         );
     }
     s
