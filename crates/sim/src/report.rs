@@ -62,6 +62,18 @@ impl Default for Setting {
     }
 }
 
+impl Setting {
+    /// A run of `policy` in this setting.
+    fn config(&self, devices: usize, tasks: u32, adversaries: f64, policy: Policy) -> Config {
+        Config {
+            conditions: self.conditions,
+            slots: self.slots,
+            workload: self.workload,
+            ..Config::new(devices, tasks, adversaries, policy)
+        }
+    }
+}
+
 /// [`sweep`] in the given setting.
 ///
 /// # Errors
@@ -83,10 +95,7 @@ pub fn sweep_in(
             let config = Config {
                 adversary,
                 seed,
-                conditions: setting.conditions,
-                slots: setting.slots,
-                workload: setting.workload,
-                ..Config::new(devices, tasks, adversaries, policy)
+                ..setting.config(devices, tasks, adversaries, policy)
             };
             rows.push(Row {
                 adversaries,
@@ -212,10 +221,7 @@ pub fn streams(
                 seed,
                 jobs,
                 arrival_blocks,
-                conditions: setting.conditions,
-                slots: setting.slots,
-                workload: setting.workload,
-                ..Config::new(devices, tasks, adversaries, policy)
+                ..setting.config(devices, tasks, adversaries, policy)
             };
             rows.push(StreamRow {
                 jobs,
