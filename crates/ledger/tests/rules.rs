@@ -380,17 +380,30 @@ fn a_task_starts_with_all_its_replicas_or_waits() {
     assert_eq!(small.ledger.live_tasks(), 0);
 }
 
-#[test]
-fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
+/// A chain with a funded consumer and one device of its own owner per
+/// behaviour, in order; their ids.
+fn devices_behaving(behaviours: &[Behaviour]) -> (Chain, verigrid_types::SecretKey, Vec<DeviceId>) {
     let consumer = key("consumer");
-    let owners: Vec<_> = (0..5).map(|i| key(&format!("o{i}"))).collect();
+    let owners: Vec<_> = (0..behaviours.len())
+        .map(|i| key(&format!("o{i}")))
+        .collect();
     let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
     funded.push((&consumer, 1_000_000));
     let mut chain = Chain::new(&funded);
-    let silent = chain.register(&owners[0], "silent", Behaviour::Silent, 1_000);
-    for (i, o) in owners.iter().enumerate().skip(1) {
-        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
-    }
+    let ids = owners
+        .iter()
+        .zip(behaviours)
+        .enumerate()
+        .map(|(i, (o, b))| chain.register(o, &format!("d{i}"), *b, 1_000))
+        .collect();
+    (chain, consumer, ids)
+}
+
+#[test]
+fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
+    use Behaviour::{Honest, Silent};
+    let (mut chain, consumer, ids) = devices_behaving(&[Silent, Honest, Honest, Honest, Honest]);
+    let silent = ids[0];
     let job = chain.submit(&consumer, 100, Verification::replicated(3), 3);
     chain.run_until_idle(1_000);
     let misses = chain
@@ -414,16 +427,10 @@ fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
 
 #[test]
 fn a_withheld_reveal_counts_against_the_record_and_a_missed_commit_does_not() {
-    let consumer = key("consumer");
-    let owners: Vec<_> = (0..6).map(|i| key(&format!("o{i}"))).collect();
-    let mut funded: Vec<_> = owners.iter().map(|o| (o, 100_000u64)).collect();
-    funded.push((&consumer, 1_000_000));
-    let mut chain = Chain::new(&funded);
-    let silent = chain.register(&owners[0], "silent", Behaviour::Silent, 1_000);
-    let withholder = chain.register(&owners[1], "withholder", Behaviour::Withholder, 1_000);
-    for (i, o) in owners.iter().enumerate().skip(2) {
-        chain.register(o, &format!("d{i}"), Behaviour::Honest, 1_000);
-    }
+    use Behaviour::{Honest, Silent, Withholder};
+    let (mut chain, consumer, ids) =
+        devices_behaving(&[Silent, Withholder, Honest, Honest, Honest, Honest]);
+    let (silent, withholder) = (ids[0], ids[1]);
     let job = chain.submit(&consumer, 60, Verification::replicated(3), 3);
     chain.run_until_idle(1_000);
     let missed = |who: DeviceId| {
