@@ -260,8 +260,12 @@ impl Ledger {
             device.reputation.record(false, keep);
         }
         device.misses = device.misses.saturating_add(1);
-        let jail = jail_after > 0 && device.misses >= jail_after;
-        if jail && device.status == DeviceStatus::Active {
+        // Only an active device is jailed: a paused one takes no work
+        // anyway (its misses carry over until its next accepted result),
+        // and a jailed one is already sitting out.
+        let jail =
+            jail_after > 0 && device.misses >= jail_after && device.status == DeviceStatus::Active;
+        if jail {
             device.status = DeviceStatus::Jailed(until);
             device.misses = 0;
         }

@@ -457,6 +457,67 @@ fn a_withheld_reveal_counts_against_the_record_and_a_missed_commit_does_not() {
 }
 
 #[test]
+fn a_paused_device_that_misses_deadlines_is_not_reported_jailed() {
+    use Behaviour::{Honest, Silent};
+    let (mut chain, consumer, ids) = devices_behaving(&[Silent, Honest, Honest, Honest, Honest]);
+    let silent = ids[0];
+    chain.submit(&consumer, 100, Verification::replicated(3), 3);
+    let missed = |chain: &Chain| {
+        chain
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Missed { device, .. } if *device == silent))
+            .count()
+    };
+    // Holds a task now: its latest event is an assignment, not a miss.
+    let holds_a_task = |chain: &Chain| {
+        chain.events.iter().rev().find_map(|e| match e {
+            Event::Assigned { device, .. } if *device == silent => Some(true),
+            Event::Missed { device, .. } if *device == silent => Some(false),
+            _ => None,
+        }) == Some(true)
+    };
+    // Two misses while active, one short of jail, and a third task.
+    for _ in 0..1_000 {
+        if missed(&chain) == 2 && holds_a_task(&chain) {
+            break;
+        }
+        let txs = chain.device_txs();
+        chain.block(txs);
+    }
+    assert_eq!(missed(&chain), 2);
+    // Its owner pauses it (unplugged) with a task assigned: that task's
+    // deadline passes while it is paused.
+    let owner = key("o0");
+    let pause = chain.tx(
+        &owner,
+        Call::SetDeviceActive {
+            device: silent,
+            active: false,
+        },
+    );
+    let mut txs = chain.device_txs();
+    txs.push(pause);
+    chain.block(txs);
+    chain.run_until_idle(1_000);
+    assert!(missed(&chain) >= 3, "its assigned task missed while paused");
+    // The threshold was reached, but a paused device takes no work, so it
+    // is not jailed, and no event may say it was.
+    let device = chain.ledger.device(&silent).unwrap();
+    assert_eq!(device.status, verigrid_ledger::DeviceStatus::Paused);
+    assert!(
+        !chain
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Jailed { device, .. } if *device == silent)),
+        "a Jailed event for a device that was not jailed"
+    );
+    // The misses still count: they carry over until its next accepted
+    // result, so pausing is no way to shed them.
+    assert!(device.misses >= 3);
+}
+
+#[test]
 fn trusted_devices_run_alone_under_spot_checks() {
     let (mut chain, consumer) = honest_devices(6, 100_000_000);
     // Build a record with replicated work first.
