@@ -38,8 +38,10 @@ pub struct RunArgs {
     /// device up to them as its results are confirmed.
     #[arg(long, default_value_t = 16)]
     pub slots: u16,
-    /// Tasks of the replication-3 warm-up job that adaptive runs start
-    /// with, so devices have records [default: as many as --tasks].
+    /// Tasks of a warm-up job run before the measured one, so devices have
+    /// records (adaptive replication needs them) and turncoats have turned;
+    /// it runs with replication 3, or unverified under `--policy none`
+    /// [default: as many as --tasks for adaptive, none otherwise].
     #[arg(long)]
     pub warmup_tasks: Option<u32>,
     /// Verdicts whose inclusion proofs are built and checked against the
@@ -206,11 +208,10 @@ fn config(args: &RunArgs) -> Result<network::Config> {
         },
         reward: args.reward,
         seed: args.seed,
-        warmup_tasks: if matches!(args.policy, PolicyArg::Adaptive) {
-            args.warmup_tasks.unwrap_or(args.tasks)
-        } else {
-            0
-        },
+        warmup_tasks: args.warmup_tasks.unwrap_or(match args.policy {
+            PolicyArg::Adaptive => args.tasks,
+            _ => 0,
+        }),
         slots: args.slots,
         proof_samples: args.proof_samples,
         conditions: args.world.conditions()?,
@@ -320,50 +321,52 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
     let elapsed = started.elapsed();
     let peak = peak_memory_kib();
     if args.json {
-        let bench_fields = if bench {
-            format!(
-                ",\"seconds\":{:.3},\"peak_memory_kib\":{},\"setup_s\":{:.3},\"sign_s\":{:.3},\"check_s\":{:.3},\"apply_s\":{:.3},\"route_s\":{:.3},\"prove_s\":{:.3},\"txs\":{},\"threads\":{},\"floor_s\":{:.3},\"floor_sign_s\":{:.3},\"floor_check_s\":{:.3},\"floor_sampled\":{},\"device_txs\":{}",
-                elapsed.as_secs_f64(),
-                peak.unwrap_or(0),
-                profile.setup.as_secs_f64(),
-                profile.sign.as_secs_f64(),
-                profile.check.as_secs_f64(),
-                profile.apply.as_secs_f64(),
-                profile.route.as_secs_f64(),
-                profile.prove.as_secs_f64(),
-                profile.txs,
-                verigrid_sim::parallel::threads(),
-                profile.floor.total().as_secs_f64(),
-                profile.floor.sign.as_secs_f64(),
-                profile.floor.check.as_secs_f64(),
-                profile.floor.sampled,
-                profile.floor.transactions,
-            )
-        } else {
-            String::new()
-        };
-        println!(
-            "{{\"blocks\":{},\"accepted\":{},\"failed\":{},\"wrong_accepted\":{},\"replicas_per_task\":{:.4},\"liars\":{},\"liars_slashed\":{},\"honest_slashed\":{},\"paid\":{},\"refund\":{},\"verdicts_checked\":{},\"proofs_checked\":{},\"missed\":{},\"jailed\":{},\"latency_p50_blocks\":{},\"latency_p90_blocks\":{},\"job_blocks\":{},\"block_secs\":{},\"state_root\":\"{}\"{bench_fields}}}",
-            r.blocks,
-            r.accepted,
-            r.failed,
-            r.wrong_accepted,
-            r.replicas_per_task,
-            r.liars,
-            r.liars_slashed,
-            r.honest_slashed,
-            r.paid,
-            r.refund,
-            r.verdicts_checked,
-            r.proofs_checked,
-            r.missed,
-            r.jailed,
-            r.latency_p50,
-            r.latency_p90,
-            r.job_blocks,
-            config.conditions.block_secs,
-            r.state_root
-        );
+        let mut out = serde_json::json!({
+            "blocks": r.blocks,
+            "accepted": r.accepted,
+            "failed": r.failed,
+            "wrong_accepted": r.wrong_accepted,
+            "replicas_per_task": r.replicas_per_task,
+            "liars": r.liars,
+            "liars_slashed": r.liars_slashed,
+            "honest_slashed": r.honest_slashed,
+            "honest_net": r.honest_net,
+            "liar_net": r.liar_net,
+            "paid": r.paid,
+            "refund": r.refund,
+            "verdicts_checked": r.verdicts_checked,
+            "proofs_checked": r.proofs_checked,
+            "missed": r.missed,
+            "jailed": r.jailed,
+            "latency_p50_blocks": r.latency_p50,
+            "latency_p90_blocks": r.latency_p90,
+            "job_blocks": r.job_blocks,
+            "block_secs": config.conditions.block_secs,
+            "state_root": r.state_root.to_string(),
+        });
+        if bench && let Some(fields) = out.as_object_mut() {
+            let timings = serde_json::json!({
+                "seconds": elapsed.as_secs_f64(),
+                "peak_memory_kib": peak.unwrap_or(0),
+                "setup_s": profile.setup.as_secs_f64(),
+                "sign_s": profile.sign.as_secs_f64(),
+                "check_s": profile.check.as_secs_f64(),
+                "apply_s": profile.apply.as_secs_f64(),
+                "route_s": profile.route.as_secs_f64(),
+                "prove_s": profile.prove.as_secs_f64(),
+                "txs": profile.txs,
+                "threads": verigrid_sim::parallel::threads(),
+                "floor_s": profile.floor.total().as_secs_f64(),
+                "floor_sign_s": profile.floor.sign.as_secs_f64(),
+                "floor_check_s": profile.floor.check.as_secs_f64(),
+                "floor_sampled": profile.floor.sampled,
+                "device_txs": profile.floor.transactions,
+            });
+            if let serde_json::Value::Object(timings) = timings {
+                fields.extend(timings);
+            }
+        }
+        println!("{out}");
     } else {
         println!("  blocks              {}", r.blocks);
         println!("  accepted            {} / {}", r.accepted, config.tasks);
@@ -372,6 +375,17 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
         println!("  replicas per task   {:.2}", r.replicas_per_task);
         println!("  liars slashed       {} / {}", r.liars_slashed, r.liars);
         println!("  honest slashed      {}", r.honest_slashed);
+        if r.liars > 0 {
+            println!(
+                "  net per device      honest {:+.0}, liar {:+.0} (whole run: rewards less fees and slashes)",
+                r.honest_net, r.liar_net
+            );
+        } else {
+            println!(
+                "  net per device      {:+.0} (whole run: rewards less fees)",
+                r.honest_net
+            );
+        }
         println!("  paid to devices     {}", r.paid);
         println!("  escrow refunded     {}", r.refund);
         let minutes = |blocks: u64| blocks as f64 * config.conditions.block_secs as f64 / 60.0;
@@ -485,7 +499,14 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     let mut text = format!(
         "# Verification report\n\nGenerated by `{command}`. Every assignment, verdict, \
          payment and slash is decided by the real `verigrid-ledger`; devices are simulated. \
-         \"wrong accepted\" counts accepted outputs that differ from the true one.\n\n"
+         \"wrong accepted\" counts accepted outputs that differ from the true one. \"net per \
+         device\" is the mean change in what a device's owner holds over the whole run, \
+         warm-up included: rewards ({} a result) less fees ({} a transaction) and slashes (a \
+         device stakes {}, all of it lost on a wrong result); lying pays only where a liar's \
+         figure beats an honest one.\n\n",
+        network::Config::new(args.devices, args.tasks, 0.0, Policy::None).reward,
+        network::FEE.0,
+        network::DEVICE_STAKE.0,
     );
     let models = [
         (

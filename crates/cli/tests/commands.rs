@@ -38,10 +38,15 @@ fn sim_prints_json_for_scripts_and_is_deterministic() {
     ];
     let (ok, first, stderr) = verigrid(&args);
     assert!(ok, "{stderr}");
-    assert!(
-        first.trim_start().starts_with('{') && first.contains("\"wrong_accepted\":0"),
-        "{first}"
-    );
+    let figures: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert_eq!(figures["wrong_accepted"], 0, "{first}");
+    let count = |field: &str| figures[field].as_u64().unwrap_or_else(|| panic!("{first}"));
+    assert_eq!(count("accepted") + count("failed"), 100, "{first}");
+    assert_eq!(figures["liars"], 6, "{first}");
+    // Honest devices earned their rewards (less fees); liars lost more.
+    let net = |who: &str| figures[who].as_f64().unwrap_or_else(|| panic!("{first}"));
+    assert!(net("liar_net") < 0.0 && 0.0 < net("honest_net"), "{first}");
     let (_, second, _) = verigrid(&args);
     assert_eq!(first, second);
 }

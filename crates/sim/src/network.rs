@@ -26,6 +26,18 @@ use crate::conditions::{Conditions, Life};
 use crate::parallel;
 use crate::proofs::VerdictPaths;
 
+/// The fee of every simulated transaction: the chain's base fee, which
+/// the simulated chain sets this low (the default is 10) so that fees do
+/// not swamp the reward of 10 a result of the default configuration.
+pub const FEE: Amount = Amount(1);
+
+/// What each device stakes when it registers (all of it is lost on a
+/// wrong result under the default parameters).
+pub const DEVICE_STAKE: Amount = Amount(10_000);
+
+/// What each device's owner holds at genesis.
+const OWNER_FUNDS: Amount = Amount(100_000);
+
 /// The chain id of in-process networks.
 pub const CHAIN_ID: &str = "verigrid-dev";
 
@@ -148,7 +160,11 @@ pub struct Config {
     /// Seed for block randomness (same seed, same run).
     pub seed: u64,
     /// Tasks of a warm-up job run before the measured one, so devices
-    /// build the records adaptive replication relies on.
+    /// build the records adaptive replication relies on and turncoats
+    /// earn the trust they turn on. Verified policies warm up with
+    /// replication 3; the unverified baseline warms up unverified, since
+    /// a network that checks nothing never slashes a liar out of its
+    /// device set.
     pub warmup_tasks: u32,
     /// Task slots each device declares (the ledger ramps a fresh device up
     /// to them as its results are confirmed).
@@ -172,8 +188,13 @@ pub struct Config {
 
 impl Config {
     /// Defaults for everything but the size, adversaries and policy: 16
-    /// slots a device, reward 1, seed 1, a warm-up job as large as the
-    /// measured one for verified policies, 1,000 sampled proofs.
+    /// slots a device, reward 10 a result (ten times the simulated chain's
+    /// fee of 1 a transaction, so honest work pays even in the small
+    /// batches phones send), seed 1, a warm-up of the same work for
+    /// every policy (a job as large as the measured one with replication
+    /// 3 for verified policies, one three times as large unverified for
+    /// the unverified baseline: 3 results a task either way), 1,000
+    /// sampled proofs.
     #[must_use]
     pub fn new(devices: usize, tasks: u32, adversaries: f64, policy: Policy) -> Self {
         Self {
@@ -182,9 +203,13 @@ impl Config {
             adversary: Adversary::Colluding,
             tasks,
             policy,
-            reward: 1,
+            reward: 10,
             seed: 1,
-            warmup_tasks: if policy == Policy::None { 0 } else { tasks },
+            warmup_tasks: if policy == Policy::None {
+                tasks.saturating_mul(3)
+            } else {
+                tasks
+            },
             slots: 16,
             proof_samples: 1_000,
             conditions: Conditions::ideal(),
@@ -237,6 +262,13 @@ pub struct Report {
     pub latency_p90: u64,
     /// Blocks from the measured job's submission to its end.
     pub job_blocks: u64,
+    /// Mean change in what an honest device's owner holds (balance,
+    /// bonds, unbonding and the device's stake) over the whole run,
+    /// warm-up included: rewards earned less fees paid.
+    pub honest_net: f64,
+    /// The same for a lying device: rewards less fees and slashed stake.
+    /// Lying pays only if this exceeds [`Report::honest_net`].
+    pub liar_net: f64,
 }
 
 impl Report {
@@ -461,7 +493,7 @@ impl Device {
         let tx = Tx {
             signer: Signer::Account(self.owner.account()),
             nonce: self.owner_nonce,
-            fee: Amount(1),
+            fee: FEE,
             call,
         };
         self.owner_nonce += 1;
@@ -472,7 +504,7 @@ impl Device {
         let tx = Tx {
             signer: Signer::Device(self.id),
             nonce: self.nonce,
-            fee: Amount(1),
+            fee: FEE,
             call,
         };
         self.nonce += 1;
@@ -743,7 +775,7 @@ impl<'a> Network<'a> {
         params.attestation.trust_roots = attester.trust_roots();
         params.commit_blocks = config.conditions.commit_blocks;
         params.reveal_blocks = config.conditions.reveal_blocks;
-        params.base_fee = Amount(1);
+        params.base_fee = FEE;
         // A block may fill every free slot of the network (the default
         // budget, 200,000 replicas a block, is sized for a real chain's
         // block time; a simulated block stands for as long as it takes).
@@ -753,7 +785,7 @@ impl<'a> Network<'a> {
             .max(u32::try_from(capacity).unwrap_or(u32::MAX));
         let mut accounts: Vec<(AccountId, Amount)> = keys
             .iter()
-            .map(|(o, _)| (o.account(), Amount(100_000)))
+            .map(|(o, _)| (o.account(), OWNER_FUNDS))
             .collect();
         accounts.push((consumer.account(), Amount(1 << 50)));
         let genesis = Genesis {
@@ -847,12 +879,12 @@ impl<'a> Network<'a> {
                 },
                 pool: None,
                 anchor,
-                stake: Amount(10_000),
+                stake: DEVICE_STAKE,
             };
             let tx = Tx {
                 signer: Signer::Account(owner.account()),
                 nonce: 0,
-                fee: Amount(1),
+                fee: FEE,
                 call,
             }
             .sign(CHAIN_ID, owner);
@@ -1088,7 +1120,7 @@ impl<'a> Network<'a> {
         let tx = Tx {
             signer: Signer::Account(self.consumer.account()),
             nonce: self.consumer_nonce,
-            fee: Amount(1),
+            fee: FEE,
             call: Call::SubmitJob { spec, escrow },
         }
         .sign(CHAIN_ID, &self.consumer);
@@ -1184,6 +1216,23 @@ impl<'a> Network<'a> {
             }
         }
         bail!("jobs did not finish within 1000000 blocks")
+    }
+
+    /// What a device's owner holds now, its device's stake included.
+    fn holdings(&self, device: &Device) -> u128 {
+        let account = self.ledger.account(&device.owner.account()).map_or(0, |a| {
+            u128::from(a.balance.0)
+                + u128::from(a.bonded.0)
+                + a.unbonding
+                    .iter()
+                    .map(|(_, x)| u128::from(x.0))
+                    .sum::<u128>()
+        });
+        let stake = self
+            .ledger
+            .device(&device.id)
+            .map_or(0, |d| u128::from(d.stake.0));
+        account + stake
     }
 
     /// Signs and checks the sampled device transactions again, on every
@@ -1336,12 +1385,12 @@ pub fn run_profiled(
 ) -> Result<(Report, Profile)> {
     let mut net = Network::start(config, attester)?;
     if config.warmup_tasks > 0 {
-        net.run_job(
-            config.warmup_tasks,
-            Policy::Replicated(3),
-            config.reward,
-            progress,
-        )?;
+        let warmup = if config.policy == Policy::None {
+            Policy::None
+        } else {
+            Policy::Replicated(3)
+        };
+        net.run_job(config.warmup_tasks, warmup, config.reward, progress)?;
     }
     if config.jobs == 0 || config.jobs > config.tasks.max(1) {
         bail!(
@@ -1388,9 +1437,12 @@ pub fn run_profiled(
             .saturating_sub(tally.submitted.unwrap_or(0)),
         ..Report::default()
     };
+    let mut net_sums = [0_i128; 2];
     for (d, slashed) in net.devices.iter().zip(&tally.slashed) {
         let liar = d.behaviour != Behaviour::Honest;
         report.liars += usize::from(liar);
+        net_sums[usize::from(liar)] +=
+            i128::try_from(net.holdings(d)).unwrap_or(i128::MAX) - i128::from(OWNER_FUNDS.0);
         if *slashed {
             if liar {
                 report.liars_slashed += 1;
@@ -1399,6 +1451,9 @@ pub fn run_profiled(
             }
         }
     }
+    let mean = |sum: i128, n: usize| if n == 0 { 0.0 } else { sum as f64 / n as f64 };
+    report.honest_net = mean(net_sums[0], net.devices.len() - report.liars);
+    report.liar_net = mean(net_sums[1], report.liars);
     let ledger = net.ledger_mut();
     let root = ledger.state_root();
     for job in &jobs {

@@ -90,8 +90,8 @@ pub fn sweep_in(
     for adversaries in SHARES {
         for policy in POLICIES {
             // The unverified baseline never verifies anything, not even
-            // a warm-up (`Config::new`): otherwise the warm-up's slashing
-            // would clean its device set.
+            // its warm-up (`Config::new`): otherwise the warm-up's
+            // slashing would clean its device set.
             let config = Config {
                 adversary,
                 seed,
@@ -123,7 +123,9 @@ pub fn markdown(rows: &[Row], title: &str, devices: usize, tasks: u32, seed: u64
     let header = format!(
         "{devices} simulated devices, {tasks} measured tasks per cell, seed {seed}. Verified \
          policies first run a warm-up job of {tasks} tasks with replication 3, so devices have \
-         records (adaptive replication needs them); the unverified baseline runs none."
+         records (adaptive replication needs them); the unverified baseline first runs {} tasks \
+         unverified, the same work, so its turncoats have turned as theirs have.",
+        u64::from(tasks) * 3
     );
     table(rows, title, &header, None)
 }
@@ -149,9 +151,9 @@ fn table(rows: &[Row], title: &str, header: &str, conditions: Option<&Conditions
     };
     let _ = writeln!(
         s,
-        "| adversaries | policy | wrong accepted | wrong / accepted | replicas per task | failed (refunded) |{timed} liars slashed | honest slashed |"
+        "| adversaries | policy | wrong accepted | wrong / accepted | replicas per task | failed (refunded) |{timed} liars slashed | honest slashed | net per device: honest / liar |"
     );
-    let columns = if conditions.is_some() { 12 } else { 8 };
+    let columns = if conditions.is_some() { 13 } else { 9 };
     let _ = writeln!(s, "| ---: | --- |{}", " ---: |".repeat(columns - 2));
     for r in rows {
         let mut line = format!(
@@ -177,11 +179,24 @@ fn table(rows: &[Row], title: &str, header: &str, conditions: Option<&Conditions
         }
         let _ = writeln!(
             s,
-            "{line} {} / {} | {} |",
-            r.report.liars_slashed, r.report.liars, r.report.honest_slashed,
+            "{line} {} / {} | {} | {} |",
+            r.report.liars_slashed,
+            r.report.liars,
+            r.report.honest_slashed,
+            net_per_device(&r.report),
         );
     }
     s
+}
+
+/// What an honest and a lying device gained or lost over a run, or the
+/// honest figure alone when nobody lied.
+fn net_per_device(r: &Report) -> String {
+    if r.liars == 0 {
+        format!("{:+.0} / –", r.honest_net)
+    } else {
+        format!("{:+.0} / {:+.0}", r.honest_net, r.liar_net)
+    }
 }
 
 /// Shapes of the measured work compared in the job-stream table: (jobs,

@@ -75,6 +75,40 @@ fn unverified_execution_accepts_the_liars_answers() {
 }
 
 #[test]
+fn unverified_turncoats_turn_as_they_do_under_verification() {
+    // The baseline's warm-up is the same work as the verified policies'
+    // (three results a task), run unverified: its turncoats earn the 25
+    // paid results they turn on, and nothing checks them after.
+    let config = Config {
+        adversary: verigrid_sim::Adversary::Turncoat,
+        ..config(Policy::None, 1)
+    };
+    assert_eq!(config.warmup_tasks, 3 * config.tasks);
+    let r = run(&config, &SimAttester::new("test-ca")).unwrap();
+    assert_eq!(r.accepted, 600);
+    assert!(
+        r.wrong_accepted > 60,
+        "only {} wrong of 600 with 20 % turned liars",
+        r.wrong_accepted
+    );
+}
+
+#[test]
+fn lying_pays_only_where_nothing_is_checked() {
+    let attester = SimAttester::new("test-ca");
+    let unchecked = run(&config(Policy::None, 1), &attester).unwrap();
+    assert!(unchecked.honest_net > 0.0, "{unchecked:?}");
+    // Unverified, a liar earns what an honest device does, within the
+    // spread of how many tasks each drew.
+    let gap = (unchecked.liar_net - unchecked.honest_net).abs();
+    assert!(gap < unchecked.honest_net / 2.0, "{unchecked:?}");
+    let checked = run(&config(Policy::Replicated(3), 1), &attester).unwrap();
+    assert!(checked.honest_net > 0.0, "{checked:?}");
+    // Caught, a liar loses its stake: far more than any reward.
+    assert!(checked.liar_net < -1_000.0, "{checked:?}");
+}
+
+#[test]
 fn replication_accepts_no_colluders_answer_and_slashes_them() {
     let r = run(
         &config(Policy::Replicated(3), 1),
