@@ -354,9 +354,17 @@ impl Agent {
         let Some(device) = self.client.device(&self.device)? else {
             return Ok(changed);
         };
-        let active = device.status == DeviceStatus::Active;
-        let paused = device.status == DeviceStatus::Paused;
-        if (ok && paused) || (!ok && active) {
+        // A jailed device is paused too when the policy forbids work, so
+        // it stays out once its term ends.
+        let takes_work = matches!(
+            device.status,
+            DeviceStatus::Active | DeviceStatus::Jailed(_)
+        );
+        let paused = matches!(
+            device.status,
+            DeviceStatus::Paused | DeviceStatus::PausedInJail(_)
+        );
+        if (ok && paused) || (!ok && takes_work) {
             self.owner_tx(Call::SetDeviceActive {
                 device: self.device,
                 active: ok,

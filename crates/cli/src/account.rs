@@ -101,6 +101,9 @@ pub fn device(args: &DeviceArgs) -> Result<()> {
         DeviceStatus::Paused => "paused".to_owned(),
         DeviceStatus::Jailed(until) => format!("jailed until height {}", until.0),
         DeviceStatus::Retired => "retired".to_owned(),
+        DeviceStatus::PausedInJail(until) => {
+            format!("paused (jailed until height {})", until.0)
+        }
     };
     let score = device.reputation.score_ppm();
     if args.net.json {

@@ -184,8 +184,15 @@ impl Ledger {
     ) -> Result<(), TxError> {
         self.owned(owner, id)?;
         if let Some(device) = self.devices.get_mut(&id) {
+            // A jailed device serves its term either way; pausing it then
+            // keeps it out after the term too, until its owner resumes it.
             device.status = match (device.status, active) {
-                (DeviceStatus::Jailed(until), _) => DeviceStatus::Jailed(until),
+                (DeviceStatus::Jailed(until) | DeviceStatus::PausedInJail(until), true) => {
+                    DeviceStatus::Jailed(until)
+                }
+                (DeviceStatus::Jailed(until) | DeviceStatus::PausedInJail(until), false) => {
+                    DeviceStatus::PausedInJail(until)
+                }
                 (_, true) => DeviceStatus::Active,
                 (_, false) => DeviceStatus::Paused,
             };
@@ -280,7 +287,7 @@ impl Ledger {
         let status_ok = match device.status {
             DeviceStatus::Active => true,
             DeviceStatus::Jailed(until) => until <= self.height,
-            DeviceStatus::Paused | DeviceStatus::Retired => false,
+            DeviceStatus::Paused | DeviceStatus::PausedInJail(_) | DeviceStatus::Retired => false,
         };
         let offline_after = self
             .params

@@ -54,6 +54,9 @@ pub enum DeviceStatus {
     Jailed(Height),
     /// Retired; its stake went back to the owner.
     Retired,
+    /// Jailed until the height given, and paused by its owner meanwhile:
+    /// it stays out after its term until its owner resumes it.
+    PausedInJail(Height),
 }
 
 impl Encode for DeviceStatus {
@@ -66,6 +69,10 @@ impl Encode for DeviceStatus {
                 h.encode_to(out);
             }
             Self::Retired => out.push(3),
+            Self::PausedInJail(h) => {
+                out.push(4);
+                h.encode_to(out);
+            }
         }
     }
 }
@@ -77,6 +84,7 @@ impl Decode for DeviceStatus {
             1 => Ok(Self::Paused),
             2 => Ok(Self::Jailed(Height::decode_from(r)?)),
             3 => Ok(Self::Retired),
+            4 => Ok(Self::PausedInJail(Height::decode_from(r)?)),
             tag => Err(DecodeError::UnknownTag {
                 what: "device status",
                 tag,
@@ -376,5 +384,29 @@ impl Verdict {
     #[must_use]
     pub fn leaf(&self) -> Hash {
         verigrid_types::merkle::leaf_hash(&self.encode())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceStatus;
+    use verigrid_types::Height;
+    use verigrid_types::codec::{Decode, DecodeError, Encode};
+
+    #[test]
+    fn every_device_status_round_trips_and_unknown_ones_are_refused() {
+        for status in [
+            DeviceStatus::Active,
+            DeviceStatus::Paused,
+            DeviceStatus::Jailed(Height(7)),
+            DeviceStatus::Retired,
+            DeviceStatus::PausedInJail(Height(9)),
+        ] {
+            assert_eq!(DeviceStatus::decode(&status.encode()), Ok(status));
+        }
+        assert!(matches!(
+            DeviceStatus::decode(&[5]),
+            Err(DecodeError::UnknownTag { tag: 5, .. })
+        ));
     }
 }

@@ -518,6 +518,100 @@ fn a_paused_device_that_misses_deadlines_is_not_reported_jailed() {
 }
 
 #[test]
+fn a_device_paused_in_jail_stays_out_after_its_term_until_resumed() {
+    use Behaviour::{Honest, Silent};
+    use verigrid_ledger::DeviceStatus;
+    let (mut chain, consumer, ids) = devices_behaving(&[Silent, Honest, Honest, Honest, Honest]);
+    let silent = ids[0];
+    let owner = key("o0");
+    chain.submit(&consumer, 400, Verification::replicated(3), 3);
+    let mut until = None;
+    for _ in 0..1_000 {
+        let txs = chain.device_txs();
+        chain.block(txs);
+        if let DeviceStatus::Jailed(h) = chain.ledger.device(&silent).unwrap().status {
+            until = Some(h);
+            break;
+        }
+    }
+    let until = until.expect("the silent device was jailed");
+    // Its owner pauses it while it sits out: the jail term stands, and
+    // the pause is kept, not dropped.
+    let pause = chain.tx(
+        &owner,
+        Call::SetDeviceActive {
+            device: silent,
+            active: false,
+        },
+    );
+    let mut txs = chain.device_txs();
+    txs.push(pause);
+    let out = chain.block(txs);
+    assert!(out.results.iter().all(Result::is_ok), "{:?}", out.results);
+    let status = |chain: &Chain| chain.ledger.device(&silent).unwrap().status;
+    assert_eq!(status(&chain), DeviceStatus::PausedInJail(until));
+    // Resuming it before its term ends does not end the term.
+    let resume = chain.tx(
+        &owner,
+        Call::SetDeviceActive {
+            device: silent,
+            active: true,
+        },
+    );
+    let pause = chain.tx(
+        &owner,
+        Call::SetDeviceActive {
+            device: silent,
+            active: false,
+        },
+    );
+    let mut txs = chain.device_txs();
+    txs.push(resume);
+    chain.block(txs);
+    assert_eq!(status(&chain), DeviceStatus::Jailed(until));
+    let mut txs = chain.device_txs();
+    txs.push(pause);
+    chain.block(txs);
+    // Past its term, paused: no work.
+    let assigned = |chain: &Chain| {
+        chain
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Assigned { device, .. } if *device == silent))
+            .count()
+    };
+    let before = assigned(&chain);
+    while chain.ledger.height() <= until.plus(3) {
+        let txs = chain.device_txs();
+        chain.block(txs);
+    }
+    assert_eq!(status(&chain), DeviceStatus::PausedInJail(until));
+    assert_eq!(
+        assigned(&chain),
+        before,
+        "a paused device got work after its jail"
+    );
+    // Resumed, it takes work again.
+    chain.submit(&consumer, 40, Verification::replicated(3), 3);
+    let resume = chain.tx(
+        &owner,
+        Call::SetDeviceActive {
+            device: silent,
+            active: true,
+        },
+    );
+    let mut txs = chain.device_txs();
+    txs.push(resume);
+    chain.block(txs);
+    let txs = chain.device_txs();
+    chain.block(txs);
+    assert!(
+        assigned(&chain) > before,
+        "resumed after its term, it gets work"
+    );
+}
+
+#[test]
 fn trusted_devices_run_alone_under_spot_checks() {
     let (mut chain, consumer) = honest_devices(6, 100_000_000);
     // Build a record with replicated work first.

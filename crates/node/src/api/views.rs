@@ -53,6 +53,7 @@ pub fn device(id: &verigrid_types::DeviceId, d: &Device) -> Value {
         DeviceStatus::Paused => json!("paused"),
         DeviceStatus::Jailed(until) => json!({ "jailed_until": until.0 }),
         DeviceStatus::Retired => json!("retired"),
+        DeviceStatus::PausedInJail(until) => json!({ "jailed_until": until.0, "paused": true }),
     };
     json!({
         "id": id.0.to_hex(),
