@@ -456,6 +456,21 @@ fn a_withheld_reveal_counts_against_the_record_and_a_missed_commit_does_not() {
     }
 }
 
+/// A block of the devices' transactions and `owner` pausing or resuming
+/// `device`; every transaction in it must pass.
+fn set_active(
+    chain: &mut Chain,
+    owner: &verigrid_types::SecretKey,
+    device: DeviceId,
+    active: bool,
+) {
+    let tx = chain.tx(owner, Call::SetDeviceActive { device, active });
+    let mut txs = chain.device_txs();
+    txs.push(tx);
+    let out = chain.block(txs);
+    assert!(out.results.iter().all(Result::is_ok), "{:?}", out.results);
+}
+
 #[test]
 fn a_paused_device_that_misses_deadlines_is_not_reported_jailed() {
     use Behaviour::{Honest, Silent};
@@ -488,17 +503,7 @@ fn a_paused_device_that_misses_deadlines_is_not_reported_jailed() {
     assert_eq!(missed(&chain), 2);
     // Its owner pauses it (unplugged) with a task assigned: that task's
     // deadline passes while it is paused.
-    let owner = key("o0");
-    let pause = chain.tx(
-        &owner,
-        Call::SetDeviceActive {
-            device: silent,
-            active: false,
-        },
-    );
-    let mut txs = chain.device_txs();
-    txs.push(pause);
-    chain.block(txs);
+    set_active(&mut chain, &key("o0"), silent, false);
     chain.run_until_idle(1_000);
     assert!(missed(&chain) >= 3, "its assigned task missed while paused");
     // The threshold was reached, but a paused device takes no work, so it
@@ -537,41 +542,13 @@ fn a_device_paused_in_jail_stays_out_after_its_term_until_resumed() {
     let until = until.expect("the silent device was jailed");
     // Its owner pauses it while it sits out: the jail term stands, and
     // the pause is kept, not dropped.
-    let pause = chain.tx(
-        &owner,
-        Call::SetDeviceActive {
-            device: silent,
-            active: false,
-        },
-    );
-    let mut txs = chain.device_txs();
-    txs.push(pause);
-    let out = chain.block(txs);
-    assert!(out.results.iter().all(Result::is_ok), "{:?}", out.results);
+    set_active(&mut chain, &owner, silent, false);
     let status = |chain: &Chain| chain.ledger.device(&silent).unwrap().status;
     assert_eq!(status(&chain), DeviceStatus::PausedInJail(until));
     // Resuming it before its term ends does not end the term.
-    let resume = chain.tx(
-        &owner,
-        Call::SetDeviceActive {
-            device: silent,
-            active: true,
-        },
-    );
-    let pause = chain.tx(
-        &owner,
-        Call::SetDeviceActive {
-            device: silent,
-            active: false,
-        },
-    );
-    let mut txs = chain.device_txs();
-    txs.push(resume);
-    chain.block(txs);
+    set_active(&mut chain, &owner, silent, true);
     assert_eq!(status(&chain), DeviceStatus::Jailed(until));
-    let mut txs = chain.device_txs();
-    txs.push(pause);
-    chain.block(txs);
+    set_active(&mut chain, &owner, silent, false);
     // Past its term, paused: no work.
     let assigned = |chain: &Chain| {
         chain
@@ -593,16 +570,7 @@ fn a_device_paused_in_jail_stays_out_after_its_term_until_resumed() {
     );
     // Resumed, it takes work again.
     chain.submit(&consumer, 40, Verification::replicated(3), 3);
-    let resume = chain.tx(
-        &owner,
-        Call::SetDeviceActive {
-            device: silent,
-            active: true,
-        },
-    );
-    let mut txs = chain.device_txs();
-    txs.push(resume);
-    chain.block(txs);
+    set_active(&mut chain, &owner, silent, true);
     let txs = chain.device_txs();
     chain.block(txs);
     assert!(

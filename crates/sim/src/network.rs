@@ -1220,14 +1220,11 @@ impl<'a> Network<'a> {
 
     /// What a device's owner holds now, its device's stake included.
     fn holdings(&self, device: &Device) -> u128 {
-        let account = self.ledger.account(&device.owner.account()).map_or(0, |a| {
-            u128::from(a.balance.0)
-                + u128::from(a.bonded.0)
-                + a.unbonding
-                    .iter()
-                    .map(|(_, x)| u128::from(x.0))
-                    .sum::<u128>()
-        });
+        let account = self
+            .ledger
+            .account(&device.owner.account())
+            .and_then(verigrid_ledger::Account::total)
+            .map_or(0, |a| u128::from(a.0));
         let stake = self
             .ledger
             .device(&device.id)
