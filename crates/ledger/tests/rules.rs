@@ -399,6 +399,24 @@ fn devices_behaving(behaviours: &[Behaviour]) -> (Chain, verigrid_types::SecretK
     (chain, consumer, ids)
 }
 
+/// Deadlines `who` has missed so far.
+fn missed(chain: &Chain, who: DeviceId) -> usize {
+    chain
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Missed { device, .. } if *device == who))
+        .count()
+}
+
+/// Replicas assigned to `who` so far.
+fn assigned(chain: &Chain, who: DeviceId) -> usize {
+    chain
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Assigned { device, .. } if *device == who))
+        .count()
+}
+
 #[test]
 fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
     use Behaviour::{Honest, Silent};
@@ -406,12 +424,7 @@ fn missed_deadlines_reassign_the_task_and_jail_repeat_offenders() {
     let silent = ids[0];
     let job = chain.submit(&consumer, 100, Verification::replicated(3), 3);
     chain.run_until_idle(1_000);
-    let misses = chain
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::Missed { device, .. } if *device == silent))
-        .count();
-    assert!(misses > 0);
+    assert!(missed(&chain, silent) > 0);
     assert!(
         chain
             .events
@@ -433,14 +446,7 @@ fn a_withheld_reveal_counts_against_the_record_and_a_missed_commit_does_not() {
     let (silent, withholder) = (ids[0], ids[1]);
     let job = chain.submit(&consumer, 60, Verification::replicated(3), 3);
     chain.run_until_idle(1_000);
-    let missed = |who: DeviceId| {
-        chain
-            .events
-            .iter()
-            .filter(|e| matches!(e, Event::Missed { device, .. } if *device == who))
-            .count()
-    };
-    assert!(missed(silent) > 0 && missed(withholder) > 0);
+    assert!(missed(&chain, silent) > 0 && missed(&chain, withholder) > 0);
     assert_eq!(chain.ledger.job(&job).unwrap().accepted, 60);
     // Both sit in jail for their misses; only the device that committed
     // and went quiet has failures on its honesty record.
@@ -477,13 +483,6 @@ fn a_paused_device_that_misses_deadlines_is_not_reported_jailed() {
     let (mut chain, consumer, ids) = devices_behaving(&[Silent, Honest, Honest, Honest, Honest]);
     let silent = ids[0];
     chain.submit(&consumer, 100, Verification::replicated(3), 3);
-    let missed = |chain: &Chain| {
-        chain
-            .events
-            .iter()
-            .filter(|e| matches!(e, Event::Missed { device, .. } if *device == silent))
-            .count()
-    };
     // Holds a task now: its latest event is an assignment, not a miss.
     let holds_a_task = |chain: &Chain| {
         chain.events.iter().rev().find_map(|e| match e {
@@ -494,18 +493,21 @@ fn a_paused_device_that_misses_deadlines_is_not_reported_jailed() {
     };
     // Two misses while active, one short of jail, and a third task.
     for _ in 0..1_000 {
-        if missed(&chain) == 2 && holds_a_task(&chain) {
+        if missed(&chain, silent) == 2 && holds_a_task(&chain) {
             break;
         }
         let txs = chain.device_txs();
         chain.block(txs);
     }
-    assert_eq!(missed(&chain), 2);
+    assert_eq!(missed(&chain, silent), 2);
     // Its owner pauses it (unplugged) with a task assigned: that task's
     // deadline passes while it is paused.
     set_active(&mut chain, &key("o0"), silent, false);
     chain.run_until_idle(1_000);
-    assert!(missed(&chain) >= 3, "its assigned task missed while paused");
+    assert!(
+        missed(&chain, silent) >= 3,
+        "its assigned task missed while paused"
+    );
     // The threshold was reached, but a paused device takes no work, so it
     // is not jailed, and no event may say it was.
     let device = chain.ledger.device(&silent).unwrap();
@@ -550,21 +552,14 @@ fn a_device_paused_in_jail_stays_out_after_its_term_until_resumed() {
     assert_eq!(status(&chain), DeviceStatus::Jailed(until));
     set_active(&mut chain, &owner, silent, false);
     // Past its term, paused: no work.
-    let assigned = |chain: &Chain| {
-        chain
-            .events
-            .iter()
-            .filter(|e| matches!(e, Event::Assigned { device, .. } if *device == silent))
-            .count()
-    };
-    let before = assigned(&chain);
+    let before = assigned(&chain, silent);
     while chain.ledger.height() <= until.plus(3) {
         let txs = chain.device_txs();
         chain.block(txs);
     }
     assert_eq!(status(&chain), DeviceStatus::PausedInJail(until));
     assert_eq!(
-        assigned(&chain),
+        assigned(&chain, silent),
         before,
         "a paused device got work after its jail"
     );
@@ -574,7 +569,7 @@ fn a_device_paused_in_jail_stays_out_after_its_term_until_resumed() {
     let txs = chain.device_txs();
     chain.block(txs);
     assert!(
-        assigned(&chain) > before,
+        assigned(&chain, silent) > before,
         "resumed after its term, it gets work"
     );
 }
