@@ -14,7 +14,7 @@ use verigrid_types::codec::Bytes;
 use verigrid_types::device::{Capabilities, registration_challenge};
 use verigrid_types::job::Verification;
 use verigrid_types::tx::{Call, Signer, Tx};
-use verigrid_types::{Amount, DeviceId, Hash, Height};
+use verigrid_types::{Amount, DeviceId, Hash, Height, JobId};
 
 /// A chain with `owners` funded owners, one new honest device each
 /// (`o{i}`/`d{i}`), and a consumer holding `consumer_funds`.
@@ -608,6 +608,44 @@ fn trusted_devices_run_alone_under_spot_checks() {
     assert!(
         assigned < 300 * 13 / 10,
         "{assigned} replicas for 300 tasks"
+    );
+}
+
+#[test]
+fn a_recycled_event_list_is_refilled_and_changes_nothing() {
+    let (mut plain, consumer) = honest_devices(6, 100_000_000);
+    let (mut recycling, _) = honest_devices(6, 100_000_000);
+    plain.submit(&consumer, 60, Verification::replicated(3), 1);
+    recycling.submit(&consumer, 60, Verification::replicated(3), 1);
+    // More room than any block of this chain needs, so the list is never
+    // reallocated and each block must fill the memory handed back.
+    let spare: Vec<Event> = Vec::with_capacity(4_096);
+    let mut handed_back = spare.as_ptr();
+    recycling.ledger.recycle_events(spare);
+    let mut blocks = 0;
+    while plain.ledger.live_tasks() > 0 || blocks == 0 {
+        assert!(blocks < 200, "the job never finished");
+        blocks += 1;
+        let txs = plain.device_txs();
+        let a = plain.block(txs);
+        let txs = recycling.device_txs();
+        let b = recycling.block(txs);
+        assert_eq!(a.state_root, b.state_root);
+        assert_eq!(a.events, b.events);
+        assert_eq!(
+            b.events.as_ptr(),
+            handed_back,
+            "block {blocks} used new memory"
+        );
+        handed_back = b.events.as_ptr();
+        recycling.ledger.recycle_events(b.events);
+    }
+    assert_eq!(
+        plain
+            .ledger
+            .job(&JobId::derive(&consumer.account(), 0))
+            .map(|j| j.accepted),
+        Some(60)
     );
 }
 

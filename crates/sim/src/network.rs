@@ -948,7 +948,8 @@ impl<'a> Network<'a> {
         self.parent = Hash::of(Domain::Block, &[&out.state_root.0, &height.0.to_le_bytes()]);
         self.blocks += 1;
         let routed = Instant::now();
-        self.route(out.events);
+        let emptied = self.route(out.events);
+        self.ledger.recycle_events(emptied);
         self.profile.route += routed.elapsed();
         let proved = Instant::now();
         self.rebuild_verdicts();
@@ -962,8 +963,9 @@ impl<'a> Network<'a> {
     /// replica, a task look-up per opened task, a device's queue per push
     /// — so both steps run on every core: events are resolved to device
     /// positions in consecutive parts, then each core hands over to its own
-    /// part of the devices, in event order.
-    fn route(&mut self, events: Vec<Event>) {
+    /// part of the devices, in event order. Gives back the emptied list,
+    /// for the ledger to fill again.
+    fn route(&mut self, mut events: Vec<Event>) -> Vec<Event> {
         let (index, ledger, counts) = (&self.index, &self.ledger, self.counts_agreement);
         let deliveries = parallel::map_parts(&events, |part| resolve(index, ledger, counts, part));
         parallel::map_parts_mut(&mut self.devices, |start, devices| {
@@ -978,7 +980,7 @@ impl<'a> Network<'a> {
                 }
             }
         });
-        for e in events {
+        for e in events.drain(..) {
             match e {
                 // Verdicts are moved into the tally, not copied.
                 Event::Verdict(v) => self.tally_verdict(v),
@@ -1026,6 +1028,7 @@ impl<'a> Network<'a> {
                 _ => {}
             }
         }
+        events
     }
 
     /// Counts a verdict of the measured job. (Devices dropped their pending
