@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
+use serde_json::json;
 use verigrid_sim::network::{self, Adversary, Policy, Workload};
 use verigrid_sim::report;
 use verigrid_sim::{Conditions, DevAttester, SimAttester};
@@ -321,7 +322,7 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
     let elapsed = started.elapsed();
     let peak = peak_memory_kib();
     if args.json {
-        let mut out = serde_json::json!({
+        let mut out = json!({
             "blocks": r.blocks,
             "accepted": r.accepted,
             "failed": r.failed,
@@ -344,26 +345,26 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
             "block_secs": config.conditions.block_secs,
             "state_root": r.state_root.to_string(),
         });
-        if bench && let Some(fields) = out.as_object_mut() {
-            let timings = serde_json::json!({
-                "seconds": elapsed.as_secs_f64(),
-                "peak_memory_kib": peak.unwrap_or(0),
-                "setup_s": profile.setup.as_secs_f64(),
-                "sign_s": profile.sign.as_secs_f64(),
-                "check_s": profile.check.as_secs_f64(),
-                "apply_s": profile.apply.as_secs_f64(),
-                "route_s": profile.route.as_secs_f64(),
-                "prove_s": profile.prove.as_secs_f64(),
-                "txs": profile.txs,
-                "threads": verigrid_sim::parallel::threads(),
-                "floor_s": profile.floor.total().as_secs_f64(),
-                "floor_sign_s": profile.floor.sign.as_secs_f64(),
-                "floor_check_s": profile.floor.check.as_secs_f64(),
-                "floor_sampled": profile.floor.sampled,
-                "device_txs": profile.floor.transactions,
-            });
-            if let serde_json::Value::Object(timings) = timings {
-                fields.extend(timings);
+        if bench {
+            let timings = [
+                ("seconds", json!(elapsed.as_secs_f64())),
+                ("peak_memory_kib", json!(peak.unwrap_or(0))),
+                ("setup_s", json!(profile.setup.as_secs_f64())),
+                ("sign_s", json!(profile.sign.as_secs_f64())),
+                ("check_s", json!(profile.check.as_secs_f64())),
+                ("apply_s", json!(profile.apply.as_secs_f64())),
+                ("route_s", json!(profile.route.as_secs_f64())),
+                ("prove_s", json!(profile.prove.as_secs_f64())),
+                ("txs", json!(profile.txs)),
+                ("threads", json!(verigrid_sim::parallel::threads())),
+                ("floor_s", json!(profile.floor.total().as_secs_f64())),
+                ("floor_sign_s", json!(profile.floor.sign.as_secs_f64())),
+                ("floor_check_s", json!(profile.floor.check.as_secs_f64())),
+                ("floor_sampled", json!(profile.floor.sampled)),
+                ("device_txs", json!(profile.floor.transactions)),
+            ];
+            for (field, value) in timings {
+                out[field] = value;
             }
         }
         println!("{out}");

@@ -52,6 +52,52 @@ fn sim_prints_json_for_scripts_and_is_deterministic() {
 }
 
 #[test]
+fn sim_bench_json_adds_its_timings_to_the_same_figures() {
+    let args = [
+        "sim",
+        "--devices",
+        "30",
+        "--tasks",
+        "100",
+        "--seed",
+        "4",
+        "--json",
+    ];
+    let parse = |out: &str| -> serde_json::Value {
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let (ok, plain, stderr) = verigrid(&args);
+    assert!(ok, "{stderr}");
+    let (ok, bench, stderr) = verigrid(&[&args[..], &["--bench"]].concat());
+    assert!(ok, "{stderr}");
+    let (plain, bench) = (parse(&plain), parse(&bench));
+    let figures = plain.as_object().unwrap_or_else(|| panic!("{plain}"));
+    for (field, value) in figures {
+        assert_eq!(&bench[field], value, "{field} differs under --bench");
+    }
+    for field in [
+        "seconds",
+        "setup_s",
+        "sign_s",
+        "check_s",
+        "apply_s",
+        "route_s",
+        "prove_s",
+        "floor_s",
+        "floor_sign_s",
+        "floor_check_s",
+    ] {
+        let secs = bench[field].as_f64();
+        assert!(secs.is_some_and(|s| s >= 0.0), "{field}: {bench}");
+    }
+    for field in ["txs", "threads", "floor_sampled", "device_txs"] {
+        let count = bench[field].as_u64();
+        assert!(count.is_some_and(|n| n > 0), "{field}: {bench}");
+    }
+    assert!(bench["peak_memory_kib"].is_u64(), "{bench}");
+}
+
+#[test]
 fn bad_arguments_get_a_clear_error_and_a_failing_exit_code() {
     let (ok, _, stderr) = verigrid(&["sim", "--adversaries", "1.5"]);
     assert!(!ok);
