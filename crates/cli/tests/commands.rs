@@ -24,18 +24,21 @@ fn demo_runs_a_verified_job_end_to_end() {
     assert!(stdout.contains("liars slashed       2 / 2"), "{stdout}");
 }
 
+/// A small simulation printing its figures as JSON.
+const SMALL_SIM_JSON: [&str; 8] = [
+    "sim",
+    "--devices",
+    "30",
+    "--tasks",
+    "100",
+    "--seed",
+    "4",
+    "--json",
+];
+
 #[test]
 fn sim_prints_json_for_scripts_and_is_deterministic() {
-    let args = [
-        "sim",
-        "--devices",
-        "30",
-        "--tasks",
-        "100",
-        "--seed",
-        "4",
-        "--json",
-    ];
+    let args = SMALL_SIM_JSON;
     let (ok, first, stderr) = verigrid(&args);
     assert!(ok, "{stderr}");
     let figures: serde_json::Value =
@@ -53,16 +56,7 @@ fn sim_prints_json_for_scripts_and_is_deterministic() {
 
 #[test]
 fn sim_bench_json_adds_its_timings_to_the_same_figures() {
-    let args = [
-        "sim",
-        "--devices",
-        "30",
-        "--tasks",
-        "100",
-        "--seed",
-        "4",
-        "--json",
-    ];
+    let args = SMALL_SIM_JSON;
     let parse = |out: &str| -> serde_json::Value {
         serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
     };
