@@ -50,7 +50,6 @@ pub struct SignatureChecks {
 /// result (`None`: the signer was unknown, check when applying).
 #[derive(Clone, Debug)]
 pub(crate) struct SignatureCheck {
-    pub len: usize,
     pub message: Hash,
     pub key: Option<DeviceKey>,
     pub signature: Signature,
@@ -135,7 +134,6 @@ impl SignatureChecker {
                 None => None,
             };
             out.push(SignatureCheck {
-                len: body.len(),
                 message,
                 key: signer.map(|s| s.key),
                 signature: stx.signature,

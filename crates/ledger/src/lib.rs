@@ -94,6 +94,25 @@ pub struct BlockOutcome {
     pub events: Vec<Event>,
 }
 
+/// A block being applied: who collects its fees, its results so far, and
+/// one buffer every transaction is encoded into (encoding a batch of
+/// thousands of entries into a fresh `Vec` reallocates it a dozen times).
+struct Applying {
+    proposer: AccountId,
+    results: Vec<Result<(), TxError>>,
+    body: Vec<u8>,
+}
+
+impl Applying {
+    fn new(proposer: AccountId, txs: usize) -> Self {
+        Self {
+            proposer,
+            results: Vec::with_capacity(txs),
+            body: Vec::new(),
+        }
+    }
+}
+
 /// Money created and destroyed since genesis: the supply invariant is
 /// `sum of all holdings == genesis − burned`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -429,12 +448,8 @@ impl Ledger {
         block: &BlockInput,
         verifier: &dyn AttestationVerifier,
     ) -> Result<BlockOutcome, BlockError> {
-        self.start_block(block)?;
-        let checked = self.signature_checker().check(&block.txs);
-        let mut checked = checked.items.into_iter();
-        Ok(self.apply_txs(block, verifier, |_, _| {
-            checked.next().map_or((0, None), |c| (c.len, c.valid))
-        }))
+        let checks = self.check_signatures(&block.txs);
+        self.apply_block_checked(block, verifier, [checks])
     }
 
     /// A checker of transaction signatures against the keys registered
@@ -486,15 +501,71 @@ impl Ledger {
     ) -> Result<BlockOutcome, BlockError> {
         self.start_block(block)?;
         let mut checks = checks.into_iter().flat_map(|c| c.items);
-        // One buffer for every body: encoding a batch of thousands of
-        // entries into a fresh Vec reallocates it a dozen times.
-        let mut body = Vec::new();
-        Ok(self.apply_txs(block, verifier, |ledger, stx| {
+        let mut applying = Applying::new(block.proposer, block.txs.len());
+        for stx in &block.txs {
             let check = checks.next();
-            body.clear();
-            stx.tx.encode_to(&mut body);
-            ledger.vouched(stx, &body, check.as_ref())
-        }))
+            self.apply_one(&mut applying, stx, check.as_ref(), verifier);
+        }
+        Ok(self.finish_block(applying))
+    }
+
+    /// [`Ledger::apply_block_checked`] for a block whose transactions are
+    /// still being made, signed and checked while it is applied: the
+    /// ledger applies `block.txs` (verifying their signatures itself), then
+    /// each run `runs` yields, in order, as it arrives. A run is its
+    /// transactions and checks of them, used on the same terms as
+    /// [`Ledger::apply_block_checked`]'s (one for this very transaction and
+    /// key, or it is verified here); a run's checks never spill over to the
+    /// next run. Returns the outcome and the block as applied: every run's
+    /// transactions appended to `block.txs`, in order.
+    ///
+    /// # Errors
+    /// [`BlockError`] if the block does not follow the current state; the
+    /// state is then unchanged and no run was drawn.
+    pub fn apply_block_streamed(
+        &mut self,
+        mut block: BlockInput,
+        verifier: &dyn AttestationVerifier,
+        runs: impl IntoIterator<Item = (Vec<SignedTx>, SignatureChecks)>,
+    ) -> Result<(BlockOutcome, BlockInput), BlockError> {
+        self.start_block(&block)?;
+        let mut applying = Applying::new(block.proposer, block.txs.len());
+        for stx in &block.txs {
+            self.apply_one(&mut applying, stx, None, verifier);
+        }
+        for (txs, checks) in runs {
+            let mut checks = checks.items.into_iter();
+            for stx in &txs {
+                let check = checks.next();
+                self.apply_one(&mut applying, stx, check.as_ref(), verifier);
+            }
+            block.txs.extend(txs);
+        }
+        Ok((self.finish_block(applying), block))
+    }
+
+    /// Applies one transaction of the block being applied, with `check`
+    /// if it vouches for it ([`Ledger::vouched`]).
+    fn apply_one(
+        &mut self,
+        applying: &mut Applying,
+        stx: &SignedTx,
+        check: Option<&SignatureCheck>,
+        verifier: &dyn AttestationVerifier,
+    ) {
+        applying.body.clear();
+        stx.tx.encode_to(&mut applying.body);
+        let (len, vouched) = self.vouched(stx, &applying.body, check);
+        // Not vouched for: verified here, over the encoding just made.
+        let sig_ok = match vouched {
+            Some(ok) => Ok(ok),
+            None => self.signer_key(&stx.tx.signer).map(|key| {
+                let message = signing_message(&self.chain_id, &applying.body);
+                key.verify(&message.0, &stx.signature)
+            }),
+        };
+        let result = self.apply_tx(stx, len, sig_ok, applying.proposer, verifier);
+        applying.results.push(result);
     }
 
     /// A transaction's encoded length and, if `check` was made for exactly
@@ -539,25 +610,13 @@ impl Ledger {
         Ok(())
     }
 
-    /// Applies a started block's transactions, asking `checked` for each
-    /// one's encoded length and signature verdict (`None`: check it now),
-    /// then ends the block.
-    fn apply_txs(
-        &mut self,
-        block: &BlockInput,
-        verifier: &dyn AttestationVerifier,
-        mut checked: impl FnMut(&Self, &SignedTx) -> (usize, Option<bool>),
-    ) -> BlockOutcome {
-        let mut results = Vec::with_capacity(block.txs.len());
-        for stx in &block.txs {
-            let (len, sig_ok) = checked(self, stx);
-            results.push(self.apply_tx(stx, len, sig_ok, block.proposer, verifier));
-        }
+    /// Ends a block whose transactions were applied.
+    fn finish_block(&mut self, applying: Applying) -> BlockOutcome {
         self.end_block();
         let state_root = self.state_root();
         BlockOutcome {
             state_root,
-            results,
+            results: applying.results,
             events: std::mem::take(&mut self.events),
         }
     }
@@ -566,18 +625,11 @@ impl Ledger {
         &mut self,
         stx: &SignedTx,
         len: usize,
-        sig_ok: Option<bool>,
+        sig_ok: Result<bool, TxError>,
         proposer: AccountId,
         verifier: &dyn AttestationVerifier,
     ) -> Result<(), TxError> {
-        let sig_ok = match sig_ok {
-            Some(ok) => ok,
-            None => {
-                let key = self.signer_key(&stx.tx.signer)?;
-                key.verify(&stx.tx.signing_message(&self.chain_id).0, &stx.signature)
-            }
-        };
-        if !sig_ok {
+        if !sig_ok? {
             return Err(TxError::BadSignature);
         }
         let origin = self.origin(stx)?;

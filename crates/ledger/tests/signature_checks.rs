@@ -178,3 +178,77 @@ fn a_checker_older_than_a_device_leaves_its_transactions_to_be_verified_inline()
         assert_eq!(got.state_root, expected.state_root);
     }
 }
+
+#[test]
+fn a_block_streamed_in_runs_is_the_block_applied_whole() {
+    let (chain, txs) = transfers();
+    let input = block(&chain.ledger, txs.clone());
+    let mut whole = chain.ledger.clone();
+    let expected = whole
+        .apply_block(&input, &common::TrustingVerifier)
+        .unwrap();
+
+    // The first transaction comes with the block; the rest arrive in runs
+    // of two with their checks, as a signer on another thread sends them.
+    let checker = chain.ledger.signature_checker();
+    let runs = txs[1..]
+        .chunks(2)
+        .map(|run| (run.to_vec(), checker.check(run)));
+    let mut streamed = chain.ledger.clone();
+    let (got, applied) = streamed
+        .apply_block_streamed(
+            block(&chain.ledger, txs[..1].to_vec()),
+            &common::TrustingVerifier,
+            runs,
+        )
+        .unwrap();
+    assert_eq!(applied.txs, txs, "the block as applied, in order");
+    assert_eq!(got.results, expected.results);
+    assert_eq!(got.events, expected.events);
+    assert_eq!(got.state_root, expected.state_root);
+    assert_eq!(streamed.state_root(), whole.state_root());
+}
+
+#[test]
+fn a_streamed_run_is_judged_by_its_own_checks_only() {
+    let (chain, mut txs) = transfers();
+    // The third transaction is forged; its run comes with the checks of
+    // the first run (each for another transaction), the last run with none.
+    txs[2].signature = txs[0].signature;
+    let checks = chain.ledger.check_signatures(&txs[..2]);
+    let runs = vec![
+        (txs[..2].to_vec(), checks.clone()),
+        (txs[2..3].to_vec(), checks),
+        (txs[3..].to_vec(), SignatureChecks::default()),
+    ];
+    let mut ledger = chain.ledger.clone();
+    let (out, applied) = ledger
+        .apply_block_streamed(block(&ledger, Vec::new()), &common::TrustingVerifier, runs)
+        .unwrap();
+    assert_eq!(applied.txs, txs);
+    assert!(out.results[..2].iter().all(Result::is_ok));
+    assert_eq!(out.results[2], Err(TxError::BadSignature));
+    assert!(out.results[3].is_ok(), "{:?}", out.results[3]);
+}
+
+#[test]
+fn a_streamed_block_that_does_not_follow_draws_no_run() {
+    let (chain, txs) = transfers();
+    let mut ledger = chain.ledger.clone();
+    let mut stale = block(&ledger, Vec::new());
+    stale.height = ledger.height();
+    let before = ledger.state_root();
+    let drawn = std::cell::Cell::new(0);
+    let runs = std::iter::from_fn(|| {
+        drawn.set(drawn.get() + 1);
+        Some((txs.clone(), SignatureChecks::default()))
+    })
+    .take(3);
+    assert!(
+        ledger
+            .apply_block_streamed(stale, &common::TrustingVerifier, runs)
+            .is_err()
+    );
+    assert_eq!(drawn.get(), 0);
+    assert_eq!(ledger.state_root(), before);
+}
