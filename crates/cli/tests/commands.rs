@@ -72,8 +72,8 @@ fn sim_bench_json_adds_its_timings_to_the_same_figures() {
     for field in [
         "seconds",
         "setup_s",
-        "sign_s",
-        "check_s",
+        "devices_s",
+        "wait_s",
         "apply_s",
         "route_s",
         "prove_s",

@@ -303,8 +303,9 @@ struct Device {
     to_commit: Vec<TaskId>,
     /// Tasks being run, with the idle blocks each still needs.
     running: Vec<(TaskId, u32)>,
-    /// Signed and sent, not yet in a block (in nonce order).
-    outbox: std::collections::VecDeque<SignedTx>,
+    /// Made, not yet sent (in nonce order). Transactions are signed as
+    /// they are sent, alongside the ledger ([`Network::block`]).
+    outbox: std::collections::VecDeque<Tx>,
     /// Tasks whose reveals opened, in the order the ledger opened them.
     to_reveal: Vec<TaskId>,
     /// Committed, not yet revealed: output hash and salt.
@@ -384,7 +385,7 @@ impl Device {
     /// finished, reveals for the tasks whose reveals opened, a heartbeat
     /// when it has been quiet for half an epoch — whichever of them the
     /// network delivers in time.
-    fn step(&mut self, height: u64, world: &World) -> Vec<SignedTx> {
+    fn step(&mut self, height: u64, world: &World) -> Vec<Tx> {
         let now = self.life.at(&world.conditions, height);
         if !now.present {
             // Away: it hears nothing new and sends nothing; what it was
@@ -489,7 +490,7 @@ impl Device {
         sent
     }
 
-    fn owner_tx(&mut self, call: Call) -> SignedTx {
+    fn owner_tx(&mut self, call: Call) -> Tx {
         let tx = Tx {
             signer: Signer::Account(self.owner.account()),
             nonce: self.owner_nonce,
@@ -497,10 +498,10 @@ impl Device {
             call,
         };
         self.owner_nonce += 1;
-        tx.sign(CHAIN_ID, &self.owner)
+        tx
     }
 
-    fn tx(&mut self, call: Call) -> SignedTx {
+    fn tx(&mut self, call: Call) -> Tx {
         let tx = Tx {
             signer: Signer::Device(self.id),
             nonce: self.nonce,
@@ -508,8 +509,33 @@ impl Device {
             call,
         };
         self.nonce += 1;
-        tx.sign(CHAIN_ID, &self.key)
+        tx
     }
+
+    /// `tx` (one of its own or its owner's) signed by its signer.
+    fn sign(&self, tx: Tx) -> SignedTx {
+        let key = match tx.signer {
+            Signer::Account(_) => &self.owner,
+            Signer::Device(_) => &self.key,
+        };
+        tx.sign(CHAIN_ID, key)
+    }
+}
+
+/// A device's transaction, to be signed by the device at position `at`
+/// of the device list.
+struct Unsigned {
+    at: usize,
+    tx: Tx,
+}
+
+/// A run of a block's transactions, as handed to the cores that sign and
+/// check them alongside the ledger.
+enum Run {
+    /// Signed already: checked only.
+    Signed(Vec<SignedTx>),
+    /// Devices' transactions: signed, then checked.
+    Unsigned(Vec<Unsigned>),
 }
 
 /// What a device is told of a block's events.
@@ -566,14 +592,13 @@ fn resolve(
 pub struct Profile {
     /// Deriving keys, attesting and signing registrations (all cores).
     pub setup: Duration,
-    /// Devices working out and signing their commit and reveal batches
-    /// (all cores).
-    pub sign: Duration,
-    /// Waiting for checks: attestations checked ahead of registration
-    /// blocks, and the ledger waiting for transaction signature checks,
-    /// which run on every core alongside it.
-    pub check: Duration,
-    /// The ledger applying blocks (one core), less its waits for checks.
+    /// Devices working out their commit and reveal batches (all cores).
+    pub devices: Duration,
+    /// Waiting: for attestations checked ahead of registration blocks,
+    /// and the ledger waiting for transactions to be signed and their
+    /// signatures checked, which happens on every core alongside it.
+    pub wait: Duration,
+    /// The ledger applying blocks (one core), less its waits.
     pub apply: Duration,
     /// Handing events to devices and tallying them.
     pub route: Duration,
@@ -815,7 +840,7 @@ impl<'a> Network<'a> {
             counts_agreement: config.adversary == Adversary::Turncoat,
             sample: Thinned::new(SAMPLE_EVERY, SAMPLE_CAP),
         };
-        net.block(Vec::new(), None)?;
+        net.block(Vec::new(), Vec::new(), None)?;
         // Liars are spread evenly through the device list.
         // The share was checked to lie in 0..=1, so this is at most `devices`.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -905,14 +930,23 @@ impl<'a> Network<'a> {
         let now = Timestamp(self.ledger.time().0 + self.conditions.block_secs * 1_000);
         let verifier =
             Preverified::new(attester, &evidence, &self.ledger.params().attestation, now);
-        self.profile.check += checked.elapsed();
-        self.block(txs, Some(&verifier))?;
+        self.profile.wait += checked.elapsed();
+        self.block(txs, Vec::new(), Some(&verifier))?;
         Ok(())
     }
 
+    /// Applies the next block: `signed` (submissions, registrations), then
+    /// the devices' `unsigned` transactions, in order. Devices sign theirs
+    /// on every core while the ledger applies the block, and every
+    /// transaction's signature is checked there too, just ahead of the
+    /// ledger, which takes each run as it reaches it; a check counts only
+    /// for the very transaction it was made for
+    /// (`Ledger::apply_block_streamed`). Device transactions join the
+    /// [`Floor`]'s sample as applied.
     fn block(
         &mut self,
-        txs: Vec<SignedTx>,
+        signed: Vec<SignedTx>,
+        unsigned: Vec<Unsigned>,
         verifier: Option<&dyn verigrid_types::device::AttestationVerifier>,
     ) -> Result<()> {
         let height = self.ledger.height().plus(1);
@@ -922,27 +956,45 @@ impl<'a> Network<'a> {
             randomness: Hash::of(Domain::Draw, &[&self.parent.0, &self.seed.to_le_bytes()]),
             parent: self.parent,
             proposer: SecretKey::from_label("sim/validator").account(),
-            txs,
+            txs: Vec::new(),
         };
-        // Signatures are checked on every core alongside the ledger, which
-        // takes each run's checks as it reaches it; a check counts only for
-        // the very transaction it was made for
-        // (`Ledger::apply_block_checked`).
+        let up_front = signed.len();
+        let runs: Vec<Run> = parallel::runs(signed, CHECK_RUN)
+            .into_iter()
+            .map(Run::Signed)
+            .chain(
+                parallel::runs(unsigned, CHECK_RUN)
+                    .into_iter()
+                    .map(Run::Unsigned),
+            )
+            .collect();
         let applied = Instant::now();
         let checker = self.ledger.signature_checker();
         let verifier = verifier.unwrap_or_else(|| self.attester.verifier());
-        let ledger = &mut self.ledger;
+        let (ledger, devices) = (&mut self.ledger, &self.devices);
         let (out, waited) = parallel::alongside(
-            &input.txs,
-            CHECK_RUN,
-            |run| checker.check(run),
-            |checks| ledger.apply_block_checked(&input, verifier, checks),
+            runs,
+            |run| {
+                let txs: Vec<SignedTx> = match run {
+                    Run::Signed(txs) => txs,
+                    // `at` is the position `step` was called at.
+                    Run::Unsigned(txs) => {
+                        txs.into_iter().map(|u| devices[u.at].sign(u.tx)).collect()
+                    }
+                };
+                let checks = checker.check(&txs);
+                (txs, checks)
+            },
+            |runs| ledger.apply_block_streamed(input, verifier, runs),
         );
-        let out = out?;
-        self.profile.check += waited;
+        let (out, input) = out?;
+        self.profile.wait += waited;
         self.profile.apply += applied.elapsed().saturating_sub(waited);
         if let Some((i, Err(e))) = out.results.iter().enumerate().find(|(_, r)| r.is_err()) {
             bail!("transaction {i} of block {} was rejected: {e}", height.0);
+        }
+        if let Some(device_txs) = input.txs.get(up_front..) {
+            self.sample.offer(device_txs);
         }
         self.profile.txs += input.txs.len() as u64;
         self.parent = Hash::of(Domain::Block, &[&out.state_root.0, &height.0.to_le_bytes()]);
@@ -1176,6 +1228,7 @@ impl<'a> Network<'a> {
             // Submissions due now go in this block, ahead of the devices'
             // transactions.
             let mut txs = Vec::new();
+            let mut stepped = Vec::new();
             while block >= next_at
                 && let Some(tasks) = pending.next()
             {
@@ -1188,28 +1241,32 @@ impl<'a> Network<'a> {
                 }
             }
             if block > 0 {
-                let signed = Instant::now();
+                let started = Instant::now();
                 let height = self.ledger.height().0 + 1;
-                let stepped: Vec<SignedTx> =
-                    parallel::map_parts_mut(&mut self.devices, |_, part| {
-                        part.iter_mut()
-                            .flat_map(|d| d.step(height, &world))
-                            .collect::<Vec<_>>()
-                    })
-                    .into_iter()
-                    .flatten()
-                    .collect();
+                stepped = parallel::map_parts_mut(&mut self.devices, |start, part| {
+                    let mut made = Vec::new();
+                    for (i, d) in part.iter_mut().enumerate() {
+                        let at = start + i;
+                        made.extend(
+                            d.step(height, &world)
+                                .into_iter()
+                                .map(|tx| Unsigned { at, tx }),
+                        );
+                    }
+                    made
+                })
+                .into_iter()
+                .flatten()
+                .collect();
                 if self.workload != Workload::Exact {
                     for d in &mut self.devices {
                         self.lies.extend(d.lied.drain(..));
                     }
                 }
-                self.profile.sign += signed.elapsed();
-                self.sample.offer(&stepped);
-                txs.extend(stepped);
+                self.profile.devices += started.elapsed();
             }
             let first_submission = block == 0;
-            self.block(txs, None)?;
+            self.block(txs, stepped, None)?;
             if first_submission
                 && let Some(t) = &mut self.tally
                 && t.submitted.is_none()

@@ -4,8 +4,9 @@
 //! are handed on in input order, so a run gives the same numbers on any
 //! number of cores. The ledger itself stays single-threaded.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroUsize;
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Fewer items than this run on the calling thread (spawning costs more).
@@ -72,55 +73,202 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
         .collect()
 }
 
-/// Results of `f` that one worker has ready ahead of the consumer, per
-/// worker (enough to cover the consumer's uneven pace, few enough that a
-/// stalled consumer stops the workers).
+/// How many parts, per thread, may be done ahead of the consumer: enough
+/// to cover its uneven pace, few enough that a stalled consumer stops the
+/// workers (and holds few results in memory).
 const AHEAD: usize = 4;
 
-/// Runs `f` over consecutive runs of `run` items on one worker per core
-/// while `consume` runs on this thread, fed the results in input order
-/// (each as soon as it is ready). Returns what `consume` returns and how
-/// long it waited for results. Workers block once [`AHEAD`] results are
-/// waiting, so when the consumer is the slower side it gets a core to
-/// itself; if `consume` stops early, the workers stop too.
-pub fn alongside<T: Sync, R: Send, C>(
-    items: &[T],
-    run: usize,
-    f: impl Fn(&[T]) -> R + Sync,
+/// Runs `f` over `parts` while `consume` runs on this thread, fed the
+/// results in the parts' order, each as soon as it is ready. Returns what
+/// `consume` returns and how long it waited for results.
+///
+/// One worker runs on every core but one, so the consumer keeps a core to
+/// itself; whenever the result it needs next is not ready, the consumer
+/// takes on the next part not yet started itself instead of idling. So
+/// when the consumer is the slower side nothing competes with it, and when
+/// the parts are, every core works on them. Workers stay at most
+/// [`AHEAD`] parts a thread ahead of the consumer; if `consume` stops
+/// early (or panics), they stop too. A panic in `f` is re-raised here.
+pub fn alongside<P: Send, R: Send, C>(
+    parts: Vec<P>,
+    f: impl Fn(P) -> R + Sync,
     consume: impl FnOnce(&mut dyn Iterator<Item = R>) -> C,
 ) -> (C, Duration) {
-    let workers = threads().min(items.len().div_ceil(run.max(1))).max(1);
-    std::thread::scope(|s| {
-        let mut receivers = Vec::with_capacity(workers);
-        let mut handles = Vec::with_capacity(workers);
-        for w in 0..workers {
-            let (send, receive) = mpsc::sync_channel(AHEAD);
-            let f = &f;
-            // Worker `w` takes runs w, w + workers, w + 2 × workers, …
-            handles.push(s.spawn(move || {
-                for part in items.chunks(run.max(1)).skip(w).step_by(workers) {
-                    if send.send(f(part)).is_err() {
+    alongside_on(threads().saturating_sub(1), parts, f, consume)
+}
+
+/// The parts not yet started and the results not yet consumed.
+struct Board<P, R> {
+    /// Parts not yet started, in order; the first is part `started`.
+    parts: VecDeque<P>,
+    started: usize,
+    /// Results done ahead of the consumer, by part.
+    done: BTreeMap<usize, R>,
+    /// The part whose result the consumer needs next.
+    next: usize,
+    /// The consumer is gone, or a worker panicked: stop.
+    stop: bool,
+}
+
+impl<P, R> Board<P, R> {
+    /// The next part not yet started, and its number.
+    fn start(&mut self) -> Option<(usize, P)> {
+        let part = self.parts.pop_front()?;
+        self.started += 1;
+        Some((self.started - 1, part))
+    }
+}
+
+/// The board and the signal that it changed.
+struct Shared<P, R> {
+    board: Mutex<Board<P, R>>,
+    changed: Condvar,
+}
+
+impl<P, R> Shared<P, R> {
+    /// The board; a panic elsewhere never leaves it half-changed (nothing
+    /// runs under the lock that can panic), so a poisoned lock is fine.
+    fn board(&self) -> MutexGuard<'_, Board<P, R>> {
+        self.board.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, board: MutexGuard<'a, Board<P, R>>) -> MutexGuard<'a, Board<P, R>> {
+        self.changed
+            .wait(board)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stop(&self) {
+        self.board().stop = true;
+        self.changed.notify_all();
+    }
+
+    /// A worker: takes parts in order while it is within `window` parts
+    /// of the consumer.
+    fn work(&self, window: usize, f: &impl Fn(P) -> R) {
+        // A panic in `f` stops the consumer too (it would wait forever for
+        // the part); the panic itself reaches the caller through `join`.
+        let _stopper = StopOnPanic(self);
+        loop {
+            let (at, part) = {
+                let mut board = self.board();
+                loop {
+                    if board.stop || board.parts.is_empty() {
+                        return;
+                    }
+                    if board.started < board.next + window {
                         break;
                     }
+                    board = self.wait(board);
                 }
-            }));
-            receivers.push(receive);
+                let Some(started) = board.start() else {
+                    return;
+                };
+                started
+            };
+            let result = f(part);
+            self.board().done.insert(at, result);
+            self.changed.notify_all();
         }
+    }
+
+    /// The consumer's next result: done already, done by itself, or
+    /// waited for. `None` once every part's result was handed over, or if
+    /// a worker panicked.
+    fn next(&self, f: &impl Fn(P) -> R) -> Option<R> {
+        let mut board = self.board();
+        loop {
+            if board.stop {
+                return None;
+            }
+            let next = board.next;
+            if let Some(result) = board.done.remove(&next) {
+                board.next += 1;
+                drop(board);
+                self.changed.notify_all();
+                return Some(result);
+            }
+            if let Some((at, part)) = board.start() {
+                drop(board);
+                let result = f(part);
+                board = self.board();
+                board.done.insert(at, result);
+            } else if board.started <= next {
+                return None;
+            } else {
+                board = self.wait(board);
+            }
+        }
+    }
+}
+
+/// Stops the others if the thread holding it panics.
+struct StopOnPanic<'a, P, R>(&'a Shared<P, R>);
+
+impl<P, R> Drop for StopOnPanic<'_, P, R> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop();
+        }
+    }
+}
+
+/// Stops the workers when the consumer is done with them, or panics.
+struct StopOnDrop<'a, P, R>(&'a Shared<P, R>);
+
+impl<P, R> Drop for StopOnDrop<'_, P, R> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// [`alongside`] with `workers` worker threads.
+fn alongside_on<P: Send, R: Send, C>(
+    workers: usize,
+    parts: Vec<P>,
+    f: impl Fn(P) -> R + Sync,
+    consume: impl FnOnce(&mut dyn Iterator<Item = R>) -> C,
+) -> (C, Duration) {
+    let workers = workers.min(parts.len());
+    let window = AHEAD * (workers + 1);
+    let shared = Shared {
+        board: Mutex::new(Board {
+            parts: parts.into(),
+            started: 0,
+            done: BTreeMap::new(),
+            next: 0,
+            stop: false,
+        }),
+        changed: Condvar::new(),
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| s.spawn(|| shared.work(window, &f)))
+            .collect();
+        let stopper = StopOnDrop(&shared);
         let mut waited = Duration::ZERO;
-        let mut next = 0;
         let mut results = std::iter::from_fn(|| {
             let started = Instant::now();
-            let r = receivers.get(next % workers)?.recv().ok();
+            let result = shared.next(&f);
             waited += started.elapsed();
-            next += 1;
-            r
+            result
         });
         let out = consume(&mut results);
-        // Dropping the receivers stops workers blocked on a full channel.
-        drop(receivers);
+        drop(stopper);
         handles.into_iter().for_each(join);
         (out, waited)
     })
+}
+
+/// `items` cut into owned runs of `run` items (the last may be shorter),
+/// in order.
+pub fn runs<T>(items: Vec<T>, run: usize) -> Vec<Vec<T>> {
+    let mut rest = items.into_iter().peekable();
+    let mut runs = Vec::new();
+    while rest.peek().is_some() {
+        runs.push(rest.by_ref().take(run.max(1)).collect());
+    }
+    runs
 }
 
 /// A worker's result; a panic in a worker is re-raised on the caller's
@@ -134,14 +282,13 @@ fn join<R>(handle: std::thread::ScopedJoinHandle<'_, R>) -> R {
 
 #[cfg(test)]
 mod tests {
-    use super::alongside;
+    use super::{alongside, alongside_on, runs};
 
     #[test]
     fn results_reach_the_consumer_in_input_order() {
         let items: Vec<u64> = (0..1_000).collect();
         let (sums, _) = alongside(
-            &items,
-            7,
+            runs(items.clone(), 7),
             |run| run.iter().sum::<u64>(),
             |results| results.collect::<Vec<_>>(),
         );
@@ -150,23 +297,50 @@ mod tests {
     }
 
     #[test]
+    fn results_come_in_order_with_any_number_of_workers() {
+        let items: Vec<u64> = (0..1_000).collect();
+        let expected: Vec<u64> = items.chunks(7).map(|run| run.iter().sum()).collect();
+        // No worker: the consumer does every part itself. Many workers:
+        // parts finish out of order and wait for their turn.
+        for workers in [0, 1, 5] {
+            let (sums, _) = alongside_on(
+                workers,
+                runs(items.clone(), 7),
+                |run| run.iter().sum::<u64>(),
+                |results| results.collect::<Vec<_>>(),
+            );
+            assert_eq!(sums, expected, "{workers} workers");
+        }
+    }
+
+    #[test]
+    fn runs_cut_items_in_order_the_last_one_shorter() {
+        let cut = runs((0..7u8).collect(), 3);
+        assert_eq!(cut, vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]);
+        assert!(runs(Vec::<u8>::new(), 3).is_empty());
+    }
+
+    #[test]
     fn a_consumer_that_stops_early_stops_the_workers() {
         let items: Vec<u64> = (0..100_000).collect();
-        let (first, _) = alongside(&items, 1, |run| run.to_vec(), |results| results.next());
+        let (first, _) = alongside(runs(items, 1), |run| run, |results| results.next());
         assert_eq!(first, Some(vec![0]));
     }
 
     #[test]
     fn a_worker_that_panics_panics_the_caller() {
         let items: Vec<u64> = (0..100).collect();
-        let outcome = std::panic::catch_unwind(|| {
-            alongside(
-                &items,
-                10,
-                |run| assert!(run[0] != 50, "bad run"),
-                |results| results.count(),
-            )
-        });
-        assert!(outcome.is_err());
+        // Whichever thread meets the bad part: a worker, or the consumer.
+        for workers in [0, 1, 3] {
+            let outcome = std::panic::catch_unwind(|| {
+                alongside_on(
+                    workers,
+                    runs(items.clone(), 10),
+                    |run| assert!(run[0] != 50, "bad run"),
+                    |results| results.count(),
+                )
+            });
+            assert!(outcome.is_err(), "{workers} workers");
+        }
     }
 }
