@@ -731,8 +731,15 @@ impl Ledger {
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort_unstable();
         touched.dedup();
-        for task in touched {
+        for &task in &touched {
             self.advance(task);
+        }
+        // Only transactions touch tasks, so the list is still empty: the
+        // next block refills this memory (a fresh list of millions of
+        // task ids had the kernel map and zero new pages every block).
+        touched.clear();
+        if self.touched.is_empty() {
+            self.touched = touched;
         }
         self.expire_jobs();
         self.assign();

@@ -383,7 +383,12 @@ impl Verdict {
     /// This verdict's leaf hash in its job's verdict tree.
     #[must_use]
     pub fn leaf(&self) -> Hash {
-        verigrid_types::merkle::leaf_hash(&self.encode())
+        // Sized up front: task id, outcome, height and 32 bytes a device
+        // (growing from empty reallocates it four times).
+        let devices = self.agreeing.len() + self.disagreeing.len();
+        let mut encoded = Vec::with_capacity(96 + 32 * devices);
+        self.encode_to(&mut encoded);
+        verigrid_types::merkle::leaf_hash(&encoded)
     }
 }
 

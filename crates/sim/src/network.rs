@@ -956,7 +956,8 @@ impl<'a> Network<'a> {
             randomness: Hash::of(Domain::Draw, &[&self.parent.0, &self.seed.to_le_bytes()]),
             parent: self.parent,
             proposer: SecretKey::from_label("sim/validator").account(),
-            txs: Vec::new(),
+            // The ledger appends every run here, in order.
+            txs: Vec::with_capacity(signed.len() + unsigned.len()),
         };
         let up_front = signed.len();
         let runs: Vec<Run> = parallel::runs(signed, CHECK_RUN)
