@@ -6,6 +6,7 @@
 mod common;
 
 use common::{Behaviour, CHAIN, Chain, key};
+use proptest::prelude::*;
 use verigrid_ledger::{BlockInput, Ledger, SignatureChecks, TxError};
 use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
 use verigrid_types::{Amount, Domain, Hash, Timestamp};
@@ -251,4 +252,105 @@ fn a_streamed_block_that_does_not_follow_draws_no_run() {
     );
     assert_eq!(drawn.get(), 0);
     assert_eq!(ledger.state_root(), before);
+}
+
+/// Where a streamed run's checks come from.
+#[derive(Clone, Copy, Debug)]
+enum Checks {
+    /// Made for the run itself.
+    Own,
+    /// None: everything verified while applying.
+    Missing,
+    /// Made for the run before (each for another transaction).
+    PreviousRun,
+    /// Made for the whole block from its first transaction on.
+    WholeBlock,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// However a block is cut into runs, and whatever checks come with
+    /// them, streaming it gives the outcome of applying it whole: a check
+    /// made for another transaction never changes a result.
+    #[test]
+    fn any_streaming_of_a_block_applies_it_as_a_whole(
+        transfers in proptest::collection::vec(
+            (0..3usize, 0..3usize, 1..60_000u64, proptest::bool::weighted(0.2)),
+            1..20,
+        ),
+        up_front in 0..4usize,
+        cuts in proptest::collection::vec(1..5usize, 1..8),
+        sources in proptest::collection::vec(
+            prop_oneof![
+                Just(Checks::Own),
+                Just(Checks::Missing),
+                Just(Checks::PreviousRun),
+                Just(Checks::WholeBlock),
+            ],
+            8,
+        ),
+    ) {
+        let keys = [key("alice"), key("bob"), key("carol")];
+        let mut chain = Chain::new(&[(&keys[0], 100_000), (&keys[1], 100_000), (&keys[2], 100_000)]);
+        let txs: Vec<SignedTx> = transfers
+            .iter()
+            .map(|&(from, to, amount, forged)| {
+                let stx = chain.tx(
+                    &keys[from],
+                    Call::Transfer { to: keys[to].account(), amount: Amount(amount) },
+                );
+                if forged {
+                    stx.tx.sign(CHAIN, &key("mallory"))
+                } else {
+                    stx
+                }
+            })
+            .collect();
+        let mut whole = chain.ledger.clone();
+        let expected = whole
+            .apply_block(&block(&chain.ledger, txs.clone()), &common::TrustingVerifier)
+            .unwrap();
+
+        let up_front = up_front.min(txs.len());
+        let mut runs: Vec<Vec<SignedTx>> = Vec::new();
+        let mut at = up_front;
+        for cut in cuts.iter().cycle() {
+            if at >= txs.len() {
+                break;
+            }
+            let end = (at + cut).min(txs.len());
+            runs.push(txs[at..end].to_vec());
+            at = end;
+        }
+        let checker = chain.ledger.signature_checker();
+        let block_checks = checker.check(&txs);
+        let streamed_runs: Vec<(Vec<SignedTx>, SignatureChecks)> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| {
+                let checks = match sources[i % sources.len()] {
+                    Checks::Own => checker.check(run),
+                    Checks::Missing => SignatureChecks::default(),
+                    Checks::PreviousRun => {
+                        i.checked_sub(1).map_or_else(SignatureChecks::default, |p| checker.check(&runs[p]))
+                    }
+                    Checks::WholeBlock => block_checks.clone(),
+                };
+                (run.clone(), checks)
+            })
+            .collect();
+        let mut streamed = chain.ledger.clone();
+        let (got, applied) = streamed
+            .apply_block_streamed(
+                block(&chain.ledger, txs[..up_front].to_vec()),
+                &common::TrustingVerifier,
+                streamed_runs,
+            )
+            .unwrap();
+        prop_assert_eq!(&applied.txs, &txs);
+        prop_assert_eq!(&got.results, &expected.results);
+        prop_assert_eq!(&got.events, &expected.events);
+        prop_assert_eq!(got.state_root, expected.state_root);
+    }
 }
