@@ -56,8 +56,9 @@ pub enum Event {
         /// Why.
         error: EntryError,
     },
-    /// A task was decided.
-    Verdict(Verdict),
+    /// A task was decided. Boxed: inline, a verdict made every event 128
+    /// bytes, and a block of a large job has millions of events.
+    Verdict(Box<Verdict>),
     /// A device was paid for an agreeing result.
     Paid {
         /// The device.
@@ -102,3 +103,6 @@ pub enum Event {
         verdict_root: Hash,
     },
 }
+
+// Every event of a block is kept until the block is routed: keep them small.
+const _: () = assert!(std::mem::size_of::<Event>() <= 96);

@@ -151,7 +151,7 @@ impl Ledger {
                 Outcome::Failed => job.failed = job.failed.saturating_add(1),
             }
         }
-        self.events.push(Event::Verdict(verdict));
+        self.events.push(Event::Verdict(Box::new(verdict)));
         self.maybe_finish(id);
     }
 

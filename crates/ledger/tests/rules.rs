@@ -658,7 +658,7 @@ fn verdicts_prove_inclusion_against_the_state_root() {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Verdict(v) if v.task.job == job => Some(v.clone()),
+            Event::Verdict(v) if v.task.job == job => Some(verigrid_ledger::Verdict::clone(v)),
             _ => None,
         })
         .collect();

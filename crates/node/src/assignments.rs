@@ -121,13 +121,13 @@ mod tests {
     }
 
     fn verdict(t: u32) -> Event {
-        Event::Verdict(Verdict {
+        Event::Verdict(Box::new(Verdict {
             task: task(t),
             outcome: Outcome::Failed,
             agreeing: Vec::new(),
             disagreeing: Vec::new(),
             height: Height(1),
-        })
+        }))
     }
 
     fn tasks_of(index: &Assignments, d: u8) -> Vec<u32> {

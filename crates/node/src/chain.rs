@@ -587,7 +587,7 @@ impl Chain {
             if let Event::Verdict(verdict) = event {
                 let list = self.verdicts.entry(verdict.task.job).or_default();
                 self.verdict_index.insert(verdict.task, list.len());
-                list.push(verdict.clone());
+                list.push(verigrid_ledger::Verdict::clone(verdict));
             }
         }
         self.assignments.apply(&outcome.events);

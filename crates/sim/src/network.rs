@@ -1036,7 +1036,7 @@ impl<'a> Network<'a> {
         for e in events.drain(..) {
             match e {
                 // Verdicts are moved into the tally, not copied.
-                Event::Verdict(v) => self.tally_verdict(v),
+                Event::Verdict(v) => self.tally_verdict(*v),
                 Event::Assigned { task, .. } => {
                     if let Some(t) = &mut self.tally
                         && let Some(at) = t.position(&task)
