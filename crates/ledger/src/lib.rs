@@ -544,8 +544,10 @@ impl Ledger {
         Ok((self.finish_block(applying), block))
     }
 
-    /// Applies one transaction of the block being applied, with `check`
-    /// if it vouches for it ([`Ledger::vouched`]).
+    /// Applies one transaction of the block being applied, using `check`
+    /// only if it was made for exactly this transaction under its signer's
+    /// current key (the same signing message, key and signature), and
+    /// verifying the signature here otherwise.
     fn apply_one(
         &mut self,
         applying: &mut Applying,
@@ -555,36 +557,18 @@ impl Ledger {
     ) {
         applying.body.clear();
         stx.tx.encode_to(&mut applying.body);
-        let (len, vouched) = self.vouched(stx, &applying.body, check);
-        // Not vouched for: verified here, over the encoding just made.
-        let sig_ok = match vouched {
-            Some(ok) => Ok(ok),
-            None => self.signer_key(&stx.tx.signer).map(|key| {
-                let message = signing_message(&self.chain_id, &applying.body);
-                key.verify(&message.0, &stx.signature)
-            }),
-        };
+        let message = signing_message(&self.chain_id, &applying.body);
+        let sig_ok = self.signer_key(&stx.tx.signer).map(|key| {
+            let vouched = check.filter(|c| {
+                c.signature == stx.signature && c.key == Some(key) && c.message == message
+            });
+            vouched
+                .and_then(|c| c.valid)
+                .unwrap_or_else(|| key.verify(&message.0, &stx.signature))
+        });
+        let len = applying.body.len();
         let result = self.apply_tx(stx, len, sig_ok, applying.proposer, verifier);
         applying.results.push(result);
-    }
-
-    /// A transaction's encoded length and, if `check` was made for exactly
-    /// it (`body` is its encoding) under its signer's current key, the
-    /// check's verdict.
-    fn vouched(
-        &self,
-        stx: &SignedTx,
-        body: &[u8],
-        check: Option<&SignatureCheck>,
-    ) -> (usize, Option<bool>) {
-        let valid = check.and_then(|c| {
-            let same = c.signature == stx.signature
-                && c.key.is_some()
-                && c.key == self.signer_key(&stx.tx.signer).ok()
-                && c.message == signing_message(&self.chain_id, body);
-            same.then_some(c.valid).flatten()
-        });
-        (body.len(), valid)
     }
 
     /// Height, time, randomness and recent blocks of a new block.

@@ -148,23 +148,25 @@ impl<P, R> Shared<P, R> {
     fn work(&self, window: usize, f: &impl Fn(P) -> R) {
         // A panic in `f` stops the consumer too (it would wait forever for
         // the part); the panic itself reaches the caller through `join`.
-        let _stopper = StopOnPanic(self);
+        let _stopper = Stopper {
+            shared: self,
+            only_on_panic: true,
+        };
         loop {
             let (at, part) = {
                 let mut board = self.board();
                 loop {
-                    if board.stop || board.parts.is_empty() {
+                    if board.stop {
                         return;
                     }
                     if board.started < board.next + window {
-                        break;
+                        match board.start() {
+                            Some(started) => break started,
+                            None => return,
+                        }
                     }
                     board = self.wait(board);
                 }
-                let Some(started) = board.start() else {
-                    return;
-                };
-                started
             };
             let result = f(part);
             self.board().done.insert(at, result);
@@ -202,23 +204,18 @@ impl<P, R> Shared<P, R> {
     }
 }
 
-/// Stops the others if the thread holding it panics.
-struct StopOnPanic<'a, P, R>(&'a Shared<P, R>);
-
-impl<P, R> Drop for StopOnPanic<'_, P, R> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.stop();
-        }
-    }
+/// Stops every thread when dropped: the consumer's when it is done with
+/// the workers (or panics), a worker's only if the worker panics.
+struct Stopper<'a, P, R> {
+    shared: &'a Shared<P, R>,
+    only_on_panic: bool,
 }
 
-/// Stops the workers when the consumer is done with them, or panics.
-struct StopOnDrop<'a, P, R>(&'a Shared<P, R>);
-
-impl<P, R> Drop for StopOnDrop<'_, P, R> {
+impl<P, R> Drop for Stopper<'_, P, R> {
     fn drop(&mut self) {
-        self.0.stop();
+        if !self.only_on_panic || std::thread::panicking() {
+            self.shared.stop();
+        }
     }
 }
 
@@ -245,7 +242,10 @@ fn alongside_on<P: Send, R: Send, C>(
         let handles: Vec<_> = (0..workers)
             .map(|_| s.spawn(|| shared.work(window, &f)))
             .collect();
-        let stopper = StopOnDrop(&shared);
+        let stopper = Stopper {
+            shared: &shared,
+            only_on_panic: false,
+        };
         let mut waited = Duration::ZERO;
         let mut results = std::iter::from_fn(|| {
             let started = Instant::now();
