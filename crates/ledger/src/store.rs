@@ -15,7 +15,8 @@ use verigrid_types::merkle::{self, Proof};
 use verigrid_types::{Domain, Hash, JobId, TaskId};
 
 #[derive(Clone, Debug)]
-struct Entry<V> {
+struct Entry<K, V> {
+    key: K,
     value: V,
     leaf: Option<Hash>,
 }
@@ -71,13 +72,32 @@ impl<T: Clone> Slab<T> {
 /// — ids are random hashes, so a look-up in a B-tree of 157,000 devices
 /// was a chain of cache misses comparing 32-byte keys, several times per
 /// replica — and ordered for iteration and the root by a B-tree of keys
-/// alone. Clones share what neither has changed: the slab by blocks, the
-/// index and the order whole until a key is added.
+/// alone. Clones share what neither has changed: the slab and the tree by
+/// blocks, the index, the order and the ranks whole until a key is added.
+///
+/// The root is the RFC 6962 root over the leaves in key order. Its levels
+/// are kept, so while no key is added a root rehashes only the paths of
+/// the entries changed since the last one; a new key shifts the positions
+/// after it, and the next root rebuilds the tree.
 #[derive(Clone, Debug)]
 pub struct StateMap<K, V> {
     index: Arc<FxHashMap<K, usize>>,
     order: Arc<BTreeMap<K, usize>>,
-    slab: Slab<Entry<V>>,
+    slab: Slab<Entry<K, V>>,
+    tree: Tree,
+}
+
+/// The kept levels of a [`StateMap`]'s tree.
+#[derive(Clone, Debug, Default)]
+struct Tree {
+    /// Every level from the leaves (in key order) up to the root; none
+    /// when the tree must be rebuilt.
+    levels: Vec<Slab<Hash>>,
+    /// Each entry's position in key order, by slab index.
+    rank: Arc<Vec<usize>>,
+    /// Slab indices of entries changed since the levels were last brought
+    /// up to date (an entry may appear more than once).
+    dirty: Vec<usize>,
 }
 
 impl<K, V> Default for StateMap<K, V> {
@@ -86,12 +106,13 @@ impl<K, V> Default for StateMap<K, V> {
             index: Arc::default(),
             order: Arc::default(),
             slab: Slab::default(),
+            tree: Tree::default(),
         }
     }
 }
 
 impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
-    fn entry(&self, key: &K) -> Option<&Entry<V>> {
+    fn entry(&self, key: &K) -> Option<&Entry<K, V>> {
         self.slab.get(*self.index.get(key)?)
     }
 
@@ -109,10 +130,11 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
     /// the next root.
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let at = *self.index.get(key)?;
-        self.slab.get_mut(at).map(|e| {
-            e.leaf = None;
-            &mut e.value
-        })
+        let e = self.slab.get_mut(at)?;
+        if e.leaf.take().is_some() {
+            self.tree.dirty.push(at);
+        }
+        Some(&mut e.value)
     }
 
     /// Inserts or replaces.
@@ -122,9 +144,14 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
             return;
         }
         let at = self.slab.len;
-        self.slab.push(Entry { value, leaf: None });
+        self.slab.push(Entry {
+            key,
+            value,
+            leaf: None,
+        });
         Arc::make_mut(&mut self.index).insert(key, at);
         Arc::make_mut(&mut self.order).insert(key, at);
+        self.tree.levels.clear();
     }
 
     /// Number of entries.
@@ -173,21 +200,122 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
             .collect()
     }
 
-    /// The Merkle root over all entries in key order.
+    /// The Merkle root over all entries in key order: only the paths of
+    /// entries changed since the last root are rehashed, unless a key was
+    /// added since.
     pub fn root(&mut self) -> Hash {
-        merkle::root_of_owned(self.leaves())
+        if self.tree.levels.is_empty() {
+            self.rebuild();
+        } else {
+            self.update();
+        }
+        self.tree
+            .levels
+            .last()
+            .and_then(|top| top.get(0))
+            .copied()
+            .unwrap_or_else(merkle::empty_root)
+    }
+
+    /// Builds every level from the leaves up, and the ranks.
+    fn rebuild(&mut self) {
+        let mut rank = vec![0; self.slab.len];
+        for (position, &at) in self.order.values().enumerate() {
+            if let Some(r) = rank.get_mut(at) {
+                *r = position;
+            }
+        }
+        self.tree.rank = Arc::new(rank);
+        self.tree.dirty.clear();
+        let mut level = self.leaves();
+        let mut levels = Vec::new();
+        while !level.is_empty() {
+            let mut slab = Slab::default();
+            for &h in &level {
+                slab.push(h);
+            }
+            levels.push(slab);
+            if level.len() == 1 {
+                break;
+            }
+            level = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [left, right] => merkle::node_hash(left, right),
+                    [single, ..] => *single,
+                    [] => merkle::empty_root(),
+                })
+                .collect();
+        }
+        self.tree.levels = levels;
+    }
+
+    /// Rehashes the leaves of the entries changed since the last root and
+    /// the nodes above them, level by level.
+    fn update(&mut self) {
+        let Self { slab, tree, .. } = self;
+        let mut buf = Vec::with_capacity(256);
+        let mut changed = Vec::with_capacity(tree.dirty.len());
+        for at in tree.dirty.drain(..) {
+            let (Some(&position), Some(e)) = (tree.rank.get(at), slab.get_mut(at)) else {
+                continue;
+            };
+            let leaf = *e
+                .leaf
+                .get_or_insert_with(|| Self::leaf_in(&mut buf, &e.key, &e.value));
+            if let Some(slot) = tree.levels.first_mut().and_then(|l| l.get_mut(position)) {
+                *slot = leaf;
+            }
+            changed.push(position);
+        }
+        // Sorted once: halving keeps the order, so each level above only
+        // drops repeats.
+        changed.sort_unstable();
+        for l in 1..tree.levels.len() {
+            changed.iter_mut().for_each(|p| *p /= 2);
+            changed.dedup();
+            let (below, above) = tree.levels.split_at_mut(l);
+            let (Some(below), Some(level)) = (below.last(), above.first_mut()) else {
+                break;
+            };
+            for &p in &changed {
+                let parent = match (below.get(2 * p), below.get(2 * p + 1)) {
+                    (Some(left), Some(right)) => merkle::node_hash(left, right),
+                    (Some(single), None) => *single,
+                    _ => continue,
+                };
+                if let Some(slot) = level.get_mut(p) {
+                    *slot = parent;
+                }
+            }
+        }
     }
 
     /// The leaf hash of `key`'s entry and a proof of it against
     /// [`StateMap::root`].
     pub fn prove(&mut self, key: &K) -> Option<(Hash, Proof)> {
-        let index = self.order.range(..*key).count();
-        if !self.contains(key) {
-            return None;
+        let at = *self.index.get(key)?;
+        self.root();
+        let index = *self.tree.rank.get(at)?;
+        let leaf = self.slab.get(at)?.leaf?;
+        let levels = &self.tree.levels;
+        let mut siblings = Vec::new();
+        let mut position = index;
+        for level in levels.iter().take(levels.len().saturating_sub(1)) {
+            if let Some(sibling) = level.get(position ^ 1) {
+                siblings.push(*sibling);
+            }
+            position /= 2;
         }
-        let leaves = self.leaves();
-        let leaf = *leaves.get(index)?;
-        Some((leaf, merkle::prove(&leaves, index)?))
+        let size = levels.first().map_or(0, |l| l.len);
+        Some((
+            leaf,
+            Proof {
+                index: index as u64,
+                size: size as u64,
+                siblings,
+            },
+        ))
     }
 
     /// The leaf hash an entry `(key, value)` has in the tree.
@@ -205,6 +333,15 @@ const PAGE: u32 = 256;
 /// Task indices a page spans.
 const PAGE_SPAN: u32 = CHUNK * PAGE;
 
+/// Height of a chunk's subtree in a job's task tree (`CHUNK` leaves).
+const CHUNK_HEIGHT: usize = CHUNK.trailing_zeros() as usize;
+
+/// Height of a page's subtree (`PAGE_SPAN` leaves).
+const PAGE_HEIGHT: usize = PAGE_SPAN.trailing_zeros() as usize;
+
+/// Height of a job's task tree: a leaf position for every `u32` index.
+const TASK_HEIGHT: usize = 32;
+
 /// One stored task: its id (so iteration can lend it), value and cached
 /// leaf hash.
 #[derive(Clone, Debug)]
@@ -214,14 +351,20 @@ struct Keyed<V> {
     leaf: Option<Hash>,
 }
 
-type Chunk<V> = Box<[Option<Keyed<V>>; CHUNK as usize]>;
+/// [`CHUNK`] consecutive task slots and the cached root of their subtree.
+#[derive(Clone, Debug)]
+struct Chunk<V> {
+    slots: [Option<Keyed<V>>; CHUNK as usize],
+    root: Option<Hash>,
+}
 
-/// The chunks of [`PAGE`] consecutive chunk numbers of one job, and how
-/// many of them are allocated.
+/// The chunks of [`PAGE`] consecutive chunk numbers of one job, how many
+/// of them are allocated, and the cached root of the page's subtree.
 #[derive(Clone, Debug)]
 struct Page<V> {
-    chunks: Box<[Option<Chunk<V>>; PAGE as usize]>,
+    chunks: Box<[Option<Box<Chunk<V>>>; PAGE as usize]>,
     allocated: u32,
+    root: Option<Hash>,
 }
 
 impl<V> Page<V> {
@@ -229,6 +372,24 @@ impl<V> Page<V> {
         Self {
             chunks: Box::new(std::array::from_fn(|_| None)),
             allocated: 0,
+            root: None,
+        }
+    }
+}
+
+/// One job's live tasks: its pages by number, and the cached root of its
+/// task tree.
+#[derive(Clone, Debug)]
+struct JobTasks<V> {
+    pages: BTreeMap<u32, Page<V>>,
+    root: Option<Hash>,
+}
+
+impl<V> Default for JobTasks<V> {
+    fn default() -> Self {
+        Self {
+            pages: BTreeMap::new(),
+            root: None,
         }
     }
 }
@@ -243,8 +404,89 @@ fn position(index: u32) -> (u32, usize, usize) {
     )
 }
 
-/// The live tasks: a [`StateMap`] specialised to task ids, with the same
-/// entries, order, leaves and root.
+/// The roots of subtrees that hold no live task, by height: `[0]` is the
+/// leaf of an empty slot (all zeros, which no leaf hash can be), and
+/// `[h + 1]` pairs two `[h]`.
+struct Empty([Hash; TASK_HEIGHT + 1]);
+
+impl Empty {
+    fn new() -> Self {
+        let mut roots = [Hash::ZERO; TASK_HEIGHT + 1];
+        for h in 1..roots.len() {
+            roots[h] = merkle::node_hash(&roots[h - 1], &roots[h - 1]);
+        }
+        Self(roots)
+    }
+
+    fn at(&self, height: usize) -> Hash {
+        self.0.get(height).copied().unwrap_or(Hash::ZERO)
+    }
+
+    /// The parent of `left` and `right`, both of `height`: two empty
+    /// subtrees make the empty root above them without hashing (the same
+    /// value hashing gives).
+    fn parent(&self, height: usize, left: &Hash, right: &Hash) -> Hash {
+        let empty = self.at(height);
+        if *left == empty && *right == empty {
+            self.at(height + 1)
+        } else {
+            merkle::node_hash(left, right)
+        }
+    }
+
+    /// The root over `level`, a power-of-two number of subtrees of
+    /// `height` side by side, computed in place.
+    fn dense(&self, level: &mut [Hash], mut height: usize) -> Hash {
+        let mut len = level.len();
+        while len > 1 {
+            for i in 0..len / 2 {
+                level[i] = self.parent(height, &level[2 * i], &level[2 * i + 1]);
+            }
+            len /= 2;
+            height += 1;
+        }
+        level.first().copied().unwrap_or_else(|| self.at(height))
+    }
+
+    /// The root of height `top` over `nodes`: subtrees of `height` at the
+    /// given positions (sorted, distinct), every other position empty.
+    fn sparse(&self, nodes: &mut Vec<(u32, Hash)>, mut height: usize, top: usize) -> Hash {
+        while height < top {
+            let empty = self.at(height);
+            let (mut read, mut write) = (0, 0);
+            while let Some(&(at, node)) = nodes.get(read) {
+                let parent = match nodes.get(read + 1) {
+                    Some(&(next, right)) if at % 2 == 0 && next == at + 1 => {
+                        read += 1;
+                        merkle::node_hash(&node, &right)
+                    }
+                    _ if at % 2 == 0 => merkle::node_hash(&node, &empty),
+                    _ => merkle::node_hash(&empty, &node),
+                };
+                read += 1;
+                nodes[write] = (at / 2, parent);
+                write += 1;
+            }
+            nodes.truncate(write);
+            height += 1;
+        }
+        nodes
+            .first()
+            .map_or_else(|| self.at(top), |&(_, root)| root)
+    }
+}
+
+/// The live tasks, with a Merkle root over them whose cost follows what
+/// changed since the last root, not how many tasks are live.
+///
+/// Each job's live tasks are the leaves of a sparse binary Merkle tree of
+/// height 32, one leaf position per task index: a live task's leaf is the
+/// state-entry leaf of `(id, task)` (as in a [`StateMap`]), every other
+/// position is empty (see `Empty`). The map's root is the RFC 6962 root
+/// over one leaf per job with live tasks, in job id order: the leaf of the
+/// job id followed by its tree's root. Positions never move, so a change
+/// rehashes one path; the subtrees of each chunk and page and each job's
+/// tree cache their roots until a task under them changes.
 ///
 /// A job's tasks are numbered densely and started in order, so they are
 /// kept per job in chunks of [`CHUNK`] consecutive indices, found through
@@ -258,7 +500,7 @@ fn position(index: u32) -> (u32, usize, usize) {
 /// them: at worst a page (2 KiB) and a chunk per live task.
 #[derive(Clone, Debug)]
 pub struct TaskMap<V> {
-    jobs: BTreeMap<JobId, BTreeMap<u32, Page<V>>>,
+    jobs: BTreeMap<JobId, JobTasks<V>>,
     len: usize,
 }
 
@@ -274,18 +516,22 @@ impl<V> Default for TaskMap<V> {
 impl<V: Encode + Clone> TaskMap<V> {
     fn slot(&self, id: &TaskId) -> Option<&Keyed<V>> {
         let (page, chunk, slot) = position(id.index);
-        let chunk = self.jobs.get(&id.job)?.get(&page)?.chunks.get(chunk)?;
-        chunk.as_ref()?.get(slot)?.as_ref()
+        let page = self.jobs.get(&id.job)?.pages.get(&page)?;
+        page.chunks.get(chunk)?.as_ref()?.slots.get(slot)?.as_ref()
     }
 
+    /// The slot of `id`, for changing: the roots above it are dropped.
     fn slot_mut(&mut self, id: &TaskId) -> Option<&mut Keyed<V>> {
         let (page, chunk, slot) = position(id.index);
-        let page = self.jobs.get_mut(&id.job)?.get_mut(&page)?;
-        page.chunks
-            .get_mut(chunk)?
-            .as_mut()?
-            .get_mut(slot)?
-            .as_mut()
+        let job = self.jobs.get_mut(&id.job)?;
+        let page = job.pages.get_mut(&page)?;
+        let chunk = page.chunks.get_mut(chunk)?.as_mut()?;
+        let slot = chunk.slots.get_mut(slot)?.as_mut()?;
+        job.root = None;
+        page.root = None;
+        chunk.root = None;
+        slot.leaf = None;
+        Some(slot)
     }
 
     /// The task `id`.
@@ -293,32 +539,28 @@ impl<V: Encode + Clone> TaskMap<V> {
         self.slot(id).map(|s| &s.value)
     }
 
-    /// The task `id`, for changing; its leaf hash is recomputed at the next
-    /// root.
+    /// The task `id`, for changing; its leaf hash and the roots above it
+    /// are recomputed at the next root.
     pub fn get_mut(&mut self, id: &TaskId) -> Option<&mut V> {
-        self.slot_mut(id).map(|s| {
-            s.leaf = None;
-            &mut s.value
-        })
+        self.slot_mut(id).map(|s| &mut s.value)
     }
 
     /// Inserts or replaces.
     pub fn insert(&mut self, key: TaskId, value: V) {
-        let (page, chunk, slot) = position(key.index);
-        let page = self
-            .jobs
-            .entry(key.job)
-            .or_default()
-            .entry(page)
-            .or_insert_with(Page::new);
-        let Some(chunk) = page.chunks.get_mut(chunk) else {
+        let (number, chunk_at, slot) = position(key.index);
+        let job = self.jobs.entry(key.job).or_default();
+        let page = job.pages.entry(number).or_insert_with(Page::new);
+        let Some(chunk) = page.chunks.get_mut(chunk_at) else {
             return;
         };
         let chunk = chunk.get_or_insert_with(|| {
             page.allocated += 1;
-            Box::new(std::array::from_fn(|_| None))
+            Box::new(Chunk {
+                slots: std::array::from_fn(|_| None),
+                root: None,
+            })
         });
-        if let Some(slot) = chunk.get_mut(slot) {
+        if let Some(slot) = chunk.slots.get_mut(slot) {
             if slot.is_none() {
                 self.len += 1;
             }
@@ -327,26 +569,34 @@ impl<V: Encode + Clone> TaskMap<V> {
                 value,
                 leaf: None,
             });
+            job.root = None;
+            page.root = None;
+            chunk.root = None;
         }
     }
 
     /// Removes and returns.
     pub fn remove(&mut self, id: &TaskId) -> Option<V> {
         let (number, chunk_at, slot) = position(id.index);
-        let pages = self.jobs.get_mut(&id.job)?;
-        let page = pages.get_mut(&number)?;
+        let job = self.jobs.get_mut(&id.job)?;
+        let page = job.pages.get_mut(&number)?;
         let chunk = page.chunks.get_mut(chunk_at)?;
-        let removed = chunk.as_mut()?.get_mut(slot)?.take()?;
+        let removed = chunk.as_mut()?.slots.get_mut(slot)?.take()?;
         self.len -= 1;
+        job.root = None;
+        page.root = None;
+        if let Some(c) = chunk.as_mut() {
+            c.root = None;
+        }
         if chunk
             .as_ref()
-            .is_some_and(|c| c.iter().all(Option::is_none))
+            .is_some_and(|c| c.slots.iter().all(Option::is_none))
         {
             *chunk = None;
             page.allocated -= 1;
             if page.allocated == 0 {
-                pages.remove(&number);
-                if pages.is_empty() {
+                job.pages.remove(&number);
+                if job.pages.is_empty() {
                     self.jobs.remove(&id.job);
                 }
             }
@@ -369,35 +619,69 @@ impl<V: Encode + Clone> TaskMap<V> {
         self.jobs.get(job).into_iter().flat_map(Self::chunk_entries)
     }
 
-    fn chunk_entries(pages: &BTreeMap<u32, Page<V>>) -> impl Iterator<Item = (&TaskId, &V)> {
-        pages
+    fn chunk_entries(job: &JobTasks<V>) -> impl Iterator<Item = (&TaskId, &V)> {
+        job.pages
             .values()
             .flat_map(|page| page.chunks.iter().flatten())
-            .flat_map(|chunk| chunk.iter().flatten())
+            .flat_map(|chunk| chunk.slots.iter().flatten())
             .map(|s| (&s.key, &s.value))
     }
 
-    /// The Merkle root over all tasks in id order: the root a
-    /// `StateMap<TaskId, V>` with the same entries has.
+    /// The Merkle root over all live tasks (see [`TaskMap`]). Only leaves
+    /// and subtrees changed since the last root are hashed.
     pub fn root(&mut self) -> Hash {
+        let empty = Empty::new();
         let mut buf = Vec::with_capacity(256);
-        let mut leaves = Vec::with_capacity(self.len);
-        let chunks = self
+        let mut level = [Hash::ZERO; PAGE as usize];
+        let mut pages = Vec::new();
+        let leaves = self
             .jobs
-            .values_mut()
-            .flat_map(BTreeMap::values_mut)
-            .flat_map(|page| page.chunks.iter_mut().flatten());
-        for chunk in chunks {
-            for s in chunk.iter_mut().flatten() {
-                let (key, value) = (&s.key, &s.value);
-                leaves.push(
-                    *s.leaf.get_or_insert_with(|| {
-                        StateMap::<TaskId, V>::leaf_in(&mut buf, key, value)
-                    }),
-                );
-            }
-        }
+            .iter_mut()
+            .map(|(id, job)| {
+                let root = *job.root.get_or_insert_with(|| {
+                    pages.clear();
+                    pages.extend(job.pages.iter_mut().map(|(&number, page)| {
+                        (number, Self::page_root(page, &empty, &mut level, &mut buf))
+                    }));
+                    empty.sparse(&mut pages, PAGE_HEIGHT, TASK_HEIGHT)
+                });
+                merkle::leaf_hash(&[id.0.0, root.0].concat())
+            })
+            .collect();
         merkle::root_of_owned(leaves)
+    }
+
+    fn page_root(page: &mut Page<V>, empty: &Empty, level: &mut [Hash], buf: &mut Vec<u8>) -> Hash {
+        if let Some(root) = page.root {
+            return root;
+        }
+        for (at, chunk) in level.iter_mut().zip(page.chunks.iter_mut()) {
+            *at = match chunk {
+                Some(chunk) => Self::chunk_root(chunk, empty, buf),
+                None => empty.at(CHUNK_HEIGHT),
+            };
+        }
+        let root = empty.dense(level, CHUNK_HEIGHT);
+        page.root = Some(root);
+        root
+    }
+
+    fn chunk_root(chunk: &mut Chunk<V>, empty: &Empty, buf: &mut Vec<u8>) -> Hash {
+        if let Some(root) = chunk.root {
+            return root;
+        }
+        let mut level = [Hash::ZERO; CHUNK as usize];
+        for (at, slot) in level.iter_mut().zip(chunk.slots.iter_mut()) {
+            *at = match slot {
+                Some(s) => *s
+                    .leaf
+                    .get_or_insert_with(|| StateMap::<TaskId, V>::leaf_in(buf, &s.key, &s.value)),
+                None => empty.at(0),
+            };
+        }
+        let root = empty.dense(&mut level, 0);
+        chunk.root = Some(root);
+        root
     }
 }
 
@@ -455,21 +739,69 @@ mod tests {
         }
     }
 
+    /// The tasks root by its definition, top-down and from scratch: per
+    /// job, a sparse tree of height 32 over task indices, halved
+    /// recursively down to the live leaves, an empty subtree of height `h`
+    /// being `h` pairings up from an all-zero leaf; then the RFC 6962 root
+    /// over `(job id, job root)` leaves in job order.
+    fn reference_root(model: &BTreeMap<TaskId, u64>) -> Hash {
+        fn subtree(entries: &[(u32, Hash)], low: u64, height: usize, empty: &[Hash]) -> Hash {
+            if entries.is_empty() {
+                return empty[height];
+            }
+            if height == 0 {
+                return entries[0].1;
+            }
+            let mid = low + (1u64 << (height - 1));
+            let split = entries.partition_point(|(i, _)| u64::from(*i) < mid);
+            merkle::node_hash(
+                &subtree(&entries[..split], low, height - 1, empty),
+                &subtree(&entries[split..], mid, height - 1, empty),
+            )
+        }
+        let empty: Vec<Hash> =
+            std::iter::successors(Some(Hash::ZERO), |e| Some(merkle::node_hash(e, e)))
+                .take(33)
+                .collect();
+        let mut jobs: BTreeMap<JobId, Vec<(u32, Hash)>> = BTreeMap::new();
+        for (id, v) in model {
+            jobs.entry(id.job)
+                .or_default()
+                .push((id.index, StateMap::leaf_hash(id, v)));
+        }
+        let leaves = jobs
+            .iter()
+            .map(|(job, entries)| {
+                let root = subtree(entries, 0, 32, &empty);
+                merkle::leaf_hash(&[job.0.0, root.0].concat())
+            })
+            .collect();
+        merkle::root_of_owned(leaves)
+    }
+
     proptest! {
         /// A StateMap holds, orders, hashes and proves exactly the entries
-        /// a plain sorted map would, whatever the order of inserts and
-        /// changes.
+        /// a plain sorted map would, whatever the order of inserts,
+        /// changes and roots (each root but the first brings the kept tree
+        /// up to date, or rebuilds it after an insert).
         #[test]
         fn state_map_matches_a_sorted_map(
-            ops in proptest::collection::vec((0u8..40, any::<u64>(), any::<bool>()), 0..200)
+            ops in proptest::collection::vec(
+                (0u8..40, any::<u64>(), any::<bool>(), proptest::bool::weighted(0.2)),
+                0..200,
+            )
         ) {
             let key = |k: u8| JobId(Hash::of(Domain::Draw, &[&[k]]));
             let mut model: BTreeMap<JobId, u64> = BTreeMap::new();
             let mut map: StateMap<JobId, u64> = StateMap::default();
-            for (k, v, change) in ops {
+            for (k, v, change, root) in ops {
                 write(&mut model, &mut map, key(k), v, change);
                 prop_assert_eq!(map.len(), model.len());
                 prop_assert_eq!(map.get(&key(k)), model.get(&key(k)));
+                if root {
+                    let leaves = model.iter().map(|(k, v)| StateMap::leaf_hash(k, v)).collect();
+                    prop_assert_eq!(map.root(), merkle::root_of_owned(leaves));
+                }
             }
             let listed: Vec<(JobId, u64)> = map.iter().map(|(k, v)| (*k, *v)).collect();
             prop_assert_eq!(&listed, &model.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
@@ -518,19 +850,13 @@ mod tests {
             prop_assert_eq!(listed, copy_model.into_iter().collect::<Vec<_>>());
         }
 
-        /// A TaskMap holds, orders and hashes exactly what a StateMap
-        /// keyed by task id would, whatever the sequence of changes.
+        /// A TaskMap holds and orders exactly what a sorted map would, and
+        /// its root, however its caches were left by earlier roots and
+        /// changes, is the one its definition gives from scratch.
         #[test]
-        fn task_map_matches_a_state_map(ops in proptest::collection::vec(op(), 0..300)) {
+        fn task_map_matches_a_sorted_map(ops in proptest::collection::vec(op(), 0..300)) {
             let mut model: BTreeMap<TaskId, u64> = BTreeMap::new();
             let mut tasks: TaskMap<u64> = TaskMap::default();
-            let state_map_root = |model: &BTreeMap<TaskId, u64>| {
-                let mut m = StateMap::default();
-                for (k, v) in model {
-                    m.insert(*k, *v);
-                }
-                m.root()
-            };
             for op in ops {
                 match op {
                     Op::Insert(j, i, v) => {
@@ -548,13 +874,13 @@ mod tests {
                     Op::Remove(j, i) => {
                         prop_assert_eq!(model.remove(&id(j, i)), tasks.remove(&id(j, i)));
                     }
-                    Op::Root => prop_assert_eq!(state_map_root(&model), tasks.root()),
+                    Op::Root => prop_assert_eq!(reference_root(&model), tasks.root()),
                 }
                 prop_assert_eq!(model.len(), tasks.len());
             }
+            prop_assert_eq!(reference_root(&model), tasks.root());
             let listed: Vec<(TaskId, u64)> = tasks.iter().map(|(k, v)| (*k, *v)).collect();
             prop_assert_eq!(listed, model.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
-            prop_assert_eq!(state_map_root(&model), tasks.root());
             for j in 0..3 {
                 let job = id(j, 0).job;
                 let of_job: Vec<TaskId> = tasks.of_job(&job).map(|(k, _)| *k).collect();
