@@ -44,7 +44,7 @@ use verigrid_types::{
     AccountId, Amount, DeviceId, DeviceKey, Domain, Hash, Height, JobId, TaskId, Timestamp,
 };
 
-use checks::{SignatureCheck, SignerKeys};
+use checks::{SignatureCheck, SignerKeys, Voucher};
 pub use checks::{SignatureChecker, SignatureChecks};
 pub use error::{BlockError, EntryError, TxError};
 pub use events::Event;
@@ -500,11 +500,19 @@ impl Ledger {
         checks: impl IntoIterator<Item = SignatureChecks>,
     ) -> Result<BlockOutcome, BlockError> {
         self.start_block(block)?;
-        let mut checks = checks.into_iter().flat_map(|c| c.items);
+        let chain_id = self.chain_id.clone();
+        let mut runs = checks.into_iter().fuse();
+        let mut run = SignatureChecks::default();
+        let mut at = 0;
         let mut applying = Applying::new(block.proposer, block.txs.len());
         for stx in &block.txs {
-            let check = checks.next();
-            self.apply_one(&mut applying, stx, check.as_ref(), verifier);
+            while at >= run.len() {
+                let Some(next) = runs.next() else { break };
+                (run, at) = (next, 0);
+            }
+            let voucher = run.voucher(&chain_id, at);
+            at += 1;
+            self.apply_one(&mut applying, stx, voucher, verifier);
         }
         Ok(self.finish_block(applying))
     }
@@ -533,38 +541,46 @@ impl Ledger {
         for stx in &block.txs {
             self.apply_one(&mut applying, stx, None, verifier);
         }
+        let chain_id = self.chain_id.clone();
         for (txs, checks) in runs {
-            let mut checks = checks.items.into_iter();
-            for stx in &txs {
-                let check = checks.next();
-                self.apply_one(&mut applying, stx, check.as_ref(), verifier);
+            for (at, stx) in txs.iter().enumerate() {
+                let voucher = checks.voucher(&chain_id, at);
+                self.apply_one(&mut applying, stx, voucher, verifier);
             }
             block.txs.extend(txs);
         }
         Ok((self.finish_block(applying), block))
     }
 
-    /// Applies one transaction of the block being applied, using `check`
+    /// Applies one transaction of the block being applied, using `voucher`
     /// only if it was made for exactly this transaction under its signer's
-    /// current key (the same signing message, key and signature), and
-    /// verifying the signature here otherwise.
+    /// current key (the same encoded transaction, key and signature, on
+    /// this chain), and verifying the signature here otherwise.
     fn apply_one(
         &mut self,
         applying: &mut Applying,
         stx: &SignedTx,
-        check: Option<&SignatureCheck>,
+        voucher: Option<Voucher<'_>>,
         verifier: &dyn AttestationVerifier,
     ) {
         applying.body.clear();
         stx.tx.encode_to(&mut applying.body);
-        let message = signing_message(&self.chain_id, &applying.body);
+        let body = &applying.body;
         let sig_ok = self.signer_key(&stx.tx.signer).map(|key| {
-            let vouched = check.filter(|c| {
-                c.signature == stx.signature && c.key == Some(key) && c.message == message
+            let vouched = voucher.filter(|v| {
+                v.check.key == Some(key) && v.check.signature == stx.signature && v.body == body
             });
-            vouched
-                .and_then(|c| c.valid)
-                .unwrap_or_else(|| key.verify(&message.0, &stx.signature))
+            match vouched {
+                Some(Voucher {
+                    check:
+                        SignatureCheck {
+                            valid: Some(valid), ..
+                        },
+                    ..
+                }) => *valid,
+                Some(v) => key.verify(&v.check.message.0, &stx.signature),
+                None => key.verify(&signing_message(&self.chain_id, body).0, &stx.signature),
+            }
         });
         let len = applying.body.len();
         let result = self.apply_tx(stx, len, sig_ok, applying.proposer, verifier);

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Behaviour, CHAIN, Chain, key};
 use proptest::prelude::*;
-use verigrid_ledger::{BlockInput, Ledger, SignatureChecks, TxError};
+use verigrid_ledger::{BlockInput, Genesis, Ledger, SignatureChecks, TxError};
 use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
 use verigrid_types::{Amount, Domain, Hash, Timestamp};
 
@@ -130,6 +130,65 @@ fn a_check_for_another_transaction_does_not_vouch_for_a_forgery() {
         )
         .unwrap();
     assert!(out.results.iter().all(Result::is_ok));
+}
+
+#[test]
+fn a_check_made_for_another_chain_vouches_for_nothing() {
+    let (chain, txs) = transfers();
+    let alice = key("alice");
+    // A transfer alice signed for another chain: valid there, not here.
+    let replayed = Tx {
+        signer: Signer::Account(alice.account()),
+        nonce: 3,
+        fee: Amount(1),
+        call: Call::Transfer {
+            to: key("bob").account(),
+            amount: Amount(7),
+        },
+    }
+    .sign("elsewhere", &alice);
+    let elsewhere = Ledger::new(&Genesis {
+        chain_id: "elsewhere".into(),
+        params: common::params(key("governor").account()),
+        accounts: Vec::new(),
+        time: Timestamp(1_795_478_400_000),
+    })
+    .unwrap();
+    let foreign = elsewhere.check_signatures(std::slice::from_ref(&replayed));
+    assert_eq!(foreign.invalid(), 0, "valid on the chain it was made for");
+
+    let mut ledger = chain.ledger.clone();
+    let input = block(&ledger, vec![replayed.clone()]);
+    let out = ledger
+        .apply_block_checked(&input, &common::TrustingVerifier, [foreign.clone()])
+        .unwrap();
+    assert_eq!(out.results, vec![Err(TxError::BadSignature)]);
+
+    let mut ledger = chain.ledger.clone();
+    let (out, _) = ledger
+        .apply_block_streamed(
+            block(&ledger, Vec::new()),
+            &common::TrustingVerifier,
+            [(vec![replayed.clone()], foreign.clone())],
+        )
+        .unwrap();
+    assert_eq!(out.results, vec![Err(TxError::BadSignature)]);
+
+    // Appended after this chain's own checks, the foreign check keeps its
+    // place and vouches for nothing.
+    let mut checks = chain.ledger.check_signatures(&txs[..3]);
+    checks.append(foreign);
+    let mut ledger = chain.ledger.clone();
+    let input = block(&ledger, [&txs[..3], &[replayed]].concat());
+    let out = ledger
+        .apply_block_checked(&input, &common::TrustingVerifier, [checks])
+        .unwrap();
+    assert!(
+        out.results[..3].iter().all(Result::is_ok),
+        "{:?}",
+        out.results
+    );
+    assert_eq!(out.results[3], Err(TxError::BadSignature));
 }
 
 #[test]
