@@ -2,7 +2,9 @@
 //! every signature checked, on a chain of 2,000 devices, under replication 3
 //! and under adaptive replication. Reports tasks settled (verified results)
 //! per second, next to the cost of only verifying the same blocks'
-//! signatures (the baseline measured in the same run).
+//! signatures (the baseline measured in the same run). Then what an empty
+//! block costs on a chain of 157,000 devices, next to one Merkle root over
+//! that many leaves.
 //!
 //! Run: `cargo bench -p verigrid-ledger --bench settle`
 #![allow(
@@ -23,6 +25,7 @@ use verigrid_types::device::{
     EvidenceFormat, Platform, SecurityLevel, VerifyRequest, registration_challenge,
 };
 use verigrid_types::job::{Inputs, JobKind, JobSpec, Limits, Requirements, Verification};
+use verigrid_types::merkle;
 use verigrid_types::params::Params;
 use verigrid_types::tx::{Call, Commit, Reveal, SignedTx, Signer, Tx, commitment};
 use verigrid_types::{
@@ -125,9 +128,9 @@ fn assigned(events: &[Event]) -> Vec<(TaskId, DeviceId)> {
         .collect()
 }
 
-/// A chain whose devices have built enough record to hold many tasks, and
-/// whose last block assigned a full round of work.
-fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
+/// A chain of `devices` registered devices (each its own owner's, with
+/// 64 slots), all registered in one block.
+fn chain(devices: usize, adaptive: bool) -> Node {
     let governor = SecretKey::from_label("governor");
     let consumer = SecretKey::from_label("consumer");
     let mut params = Params::new(governor.account());
@@ -137,7 +140,7 @@ fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
     if !adaptive {
         params.solo_min_successes = u32::MAX;
     }
-    let owners: Vec<SecretKey> = (0..DEVICES)
+    let owners: Vec<SecretKey> = (0..devices)
         .map(|i| SecretKey::from_label(&format!("o{i}")))
         .collect();
     let mut accounts: Vec<(AccountId, Amount)> = owners
@@ -161,7 +164,7 @@ fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
     node.apply(vec![]);
     let anchor = node.ledger.recent_block(Height(0)).unwrap();
     let mut txs = Vec::new();
-    for i in 0..DEVICES {
+    for i in 0..devices {
         let dkey = SecretKey::from_label(&format!("d{i}"));
         let (owner, nonce) = &mut node.owners[i];
         let challenge =
@@ -202,6 +205,14 @@ fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
         node.keys.insert(dkey.device_key().device_id(), (dkey, 0));
     }
     node.apply(txs);
+    node
+}
+
+/// A chain whose devices have built enough record to hold many tasks, and
+/// whose last block assigned a full round of work.
+fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
+    let mut node = chain(DEVICES, adaptive);
+    let consumer = SecretKey::from_label("consumer");
     let spec = JobSpec {
         kind: JobKind::Wasm,
         program: blob_hash(b"m"),
@@ -336,9 +347,41 @@ fn round(c: &mut Criterion, name: &str, adaptive: bool) {
     group.finish();
 }
 
+/// Devices on the chain [`idle`] measures: the real network's size.
+const NETWORK: usize = 157_000;
+
+/// What a block costs for the size of the state alone: an empty block on
+/// a chain of [`NETWORK`] registered devices and as many accounts, against
+/// the baseline of one Merkle root over [`NETWORK`] leaves (what every
+/// block paid for the devices alone while state roots were rebuilt from
+/// scratch).
+fn idle(c: &mut Criterion) {
+    let node = chain(NETWORK, false);
+    let mut group = c.benchmark_group("idle_block_157k_devices");
+    group.sample_size(10);
+    group.bench_function("empty_block", |b| {
+        b.iter_batched(
+            || (node.ledger.clone(), node.input(Vec::new())),
+            |(mut ledger, input)| {
+                ledger.apply_block(&input, &Trusting).unwrap();
+                ledger
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("baseline_one_root_over_157k_leaves", |b| {
+        let leaves: Vec<Hash> = (0..NETWORK as u64)
+            .map(|i| Hash::of(Domain::Draw, &[&i.to_le_bytes()]))
+            .collect();
+        b.iter(|| merkle::root(&leaves));
+    });
+    group.finish();
+}
+
 fn settle(c: &mut Criterion) {
     round(c, "settle_replicated_3", false);
     round(c, "settle_adaptive", true);
+    idle(c);
 }
 
 criterion_group!(benches, settle);
