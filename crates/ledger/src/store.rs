@@ -238,14 +238,7 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
             if level.len() == 1 {
                 break;
             }
-            level = level
-                .chunks(2)
-                .map(|pair| match pair {
-                    [left, right] => merkle::node_hash(left, right),
-                    [single, ..] => *single,
-                    [] => merkle::empty_root(),
-                })
-                .collect();
+            level = merkle::parent_level(&level);
         }
         self.tree.levels = levels;
     }
@@ -279,13 +272,8 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
                 break;
             };
             for &p in &changed {
-                let parent = match (below.get(2 * p), below.get(2 * p + 1)) {
-                    (Some(left), Some(right)) => merkle::node_hash(left, right),
-                    (Some(single), None) => *single,
-                    _ => continue,
-                };
-                if let Some(slot) = level.get_mut(p) {
-                    *slot = parent;
+                if let (Some(left), Some(slot)) = (below.get(2 * p), level.get_mut(p)) {
+                    *slot = merkle::parent(left, below.get(2 * p + 1));
                 }
             }
         }

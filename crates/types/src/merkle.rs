@@ -41,24 +41,30 @@ pub fn root_of_owned(mut level: Vec<Hash>) -> Hash {
     while level.len() > 1 {
         let parents = level.len().div_ceil(2);
         for i in 0..parents {
-            level[i] = match level.get(2 * i + 1) {
-                Some(right) => node_hash(&level[2 * i], right),
-                None => level[2 * i],
-            };
+            level[i] = parent(&level[2 * i], level.get(2 * i + 1));
         }
         level.truncate(parents);
     }
     level.first().copied().unwrap_or_else(empty_root)
 }
 
-fn parent_level(level: &[Hash]) -> Vec<Hash> {
+/// The parent of `left` and its right sibling in a level of the tree: their
+/// node hash, or `left` itself, carried up unchanged, when it is the last
+/// node of an odd level. This is what gives the tree its RFC 6962 shape.
+#[must_use]
+pub fn parent(left: &Hash, right: Option<&Hash>) -> Hash {
+    match right {
+        Some(right) => node_hash(left, right),
+        None => *left,
+    }
+}
+
+/// The level above `level`.
+#[must_use]
+pub fn parent_level(level: &[Hash]) -> Vec<Hash> {
     level
         .chunks(2)
-        .map(|pair| match pair {
-            [l, r] => node_hash(l, r),
-            [single, ..] => *single,
-            [] => empty_root(),
-        })
+        .filter_map(|pair| Some(parent(pair.first()?, pair.get(1))))
         .collect()
 }
 
