@@ -318,6 +318,9 @@ fn round(c: &mut Criterion, name: &str, adaptive: bool) {
             BatchSize::LargeInput,
         );
     });
+    // A validator keeps the state after every block it builds or
+    // verifies, each a clone of its parent's.
+    group.bench_function("clone_state", |b| b.iter(|| node.ledger.clone()));
     group.bench_function("baseline_signature_checks_only", |b| {
         let all: Vec<&SignedTx> = commit_block.txs.iter().chain(&reveal_block.txs).collect();
         let msgs: Vec<(Hash, [u8; 32], [u8; 64])> = all
