@@ -733,9 +733,17 @@ mod tests {
         }
     }
 
-    /// Applies `op` to the model and the map alike (a root is taken of
-    /// the map alone).
-    fn apply(model: &mut BTreeMap<TaskId, u64>, tasks: &mut TaskMap<u64>, op: Op) {
+    /// What applying an [`Op`] gave, for a test to check.
+    enum Step {
+        Written,
+        /// What the model and the map each removed.
+        Removed(Option<u64>, Option<u64>),
+        /// The map's root (the model has none to give).
+        Rooted(Hash),
+    }
+
+    /// Applies `op` to the model and the map alike.
+    fn apply(model: &mut BTreeMap<TaskId, u64>, tasks: &mut TaskMap<u64>, op: Op) -> Step {
         match op {
             Op::Insert(j, i, v) => {
                 model.insert(id(j, i), v);
@@ -750,13 +758,11 @@ mod tests {
                 }
             }
             Op::Remove(j, i) => {
-                model.remove(&id(j, i));
-                tasks.remove(&id(j, i));
+                return Step::Removed(model.remove(&id(j, i)), tasks.remove(&id(j, i)));
             }
-            Op::Root => {
-                tasks.root();
-            }
+            Op::Root => return Step::Rooted(tasks.root()),
         }
+        Step::Written
     }
 
     /// The tasks root by its definition, top-down and from scratch: per
@@ -905,23 +911,10 @@ mod tests {
             let mut model: BTreeMap<TaskId, u64> = BTreeMap::new();
             let mut tasks: TaskMap<u64> = TaskMap::default();
             for op in ops {
-                match op {
-                    Op::Insert(j, i, v) => {
-                        model.insert(id(j, i), v);
-                        tasks.insert(id(j, i), v);
-                    }
-                    Op::Change(j, i, v) => {
-                        if let Some(x) = model.get_mut(&id(j, i)) {
-                            *x = v;
-                        }
-                        if let Some(x) = tasks.get_mut(&id(j, i)) {
-                            *x = v;
-                        }
-                    }
-                    Op::Remove(j, i) => {
-                        prop_assert_eq!(model.remove(&id(j, i)), tasks.remove(&id(j, i)));
-                    }
-                    Op::Root => prop_assert_eq!(reference_root(&model), tasks.root()),
+                match apply(&mut model, &mut tasks, op) {
+                    Step::Written => {}
+                    Step::Removed(from_model, from_map) => prop_assert_eq!(from_model, from_map),
+                    Step::Rooted(root) => prop_assert_eq!(reference_root(&model), root),
                 }
                 prop_assert_eq!(model.len(), tasks.len());
             }
