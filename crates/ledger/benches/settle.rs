@@ -3,8 +3,8 @@
 //! and under adaptive replication. Reports tasks settled (verified results)
 //! per second, next to the cost of only verifying the same blocks'
 //! signatures (the baseline measured in the same run). Then what an empty
-//! block costs on a chain of 157,000 devices, next to one Merkle root over
-//! that many leaves.
+//! block, and one that starts a small job, cost on a chain of 157,000
+//! devices, next to one Merkle root over that many leaves.
 //!
 //! Run: `cargo bench -p verigrid-ledger --bench settle`
 #![allow(
@@ -353,8 +353,9 @@ fn round(c: &mut Criterion, name: &str, adaptive: bool) {
 /// Devices on the chain [`idle`] measures: the real network's size.
 const NETWORK: usize = 157_000;
 
-/// What a block costs for the size of the state alone: an empty block on
-/// a chain of [`NETWORK`] registered devices and as many accounts, against
+/// What a block costs for the size of the state alone: an empty block, and
+/// one that starts a small job, on a chain of [`NETWORK`] registered
+/// devices and as many accounts, against
 /// the baseline of one Merkle root over [`NETWORK`] leaves (what every
 /// block paid for the devices alone while state roots were rebuilt from
 /// scratch).
@@ -367,6 +368,47 @@ fn idle(c: &mut Criterion) {
             || (node.ledger.clone(), node.input(Vec::new())),
             |(mut ledger, input)| {
                 ledger.apply_block(&input, &Trusting).unwrap();
+                ledger
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    // A block that starts a job of 64 tasks under replication 3: the
+    // ledger draws 192 devices out of the whole network.
+    let consumer = SecretKey::from_label("consumer");
+    let spec = JobSpec {
+        kind: JobKind::Wasm,
+        program: blob_hash(b"m"),
+        inputs: Inputs::Indexed {
+            blob: blob_hash(b"i"),
+            count: 64,
+        },
+        limits: Limits::default(),
+        verification: Verification::replicated(3),
+        requirements: Requirements::default(),
+        reward: Amount(1),
+        deadline: Height(1_000_000),
+    };
+    let escrow = spec.max_cost().unwrap();
+    let submit = Tx {
+        signer: Signer::Account(consumer.account()),
+        nonce: 0,
+        fee: Amount(1),
+        call: Call::SubmitJob { spec, escrow },
+    }
+    .sign(CHAIN, &consumer);
+    group.bench_function("block_starting_a_64_task_job", |b| {
+        b.iter_batched(
+            || (node.ledger.clone(), node.input(vec![submit.clone()])),
+            |(mut ledger, input)| {
+                let out = ledger.apply_block(&input, &Trusting).unwrap();
+                assert_eq!(
+                    out.events
+                        .iter()
+                        .filter(|e| matches!(e, Event::Assigned { .. }))
+                        .count(),
+                    192
+                );
                 ledger
             },
             BatchSize::LargeInput,
