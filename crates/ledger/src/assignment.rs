@@ -5,11 +5,14 @@
 //! Two replicas of one task never share an owner or a pool, so colluders
 //! cannot arrange to check each other.
 
-use verigrid_types::device::SecurityLevel;
+use std::collections::BTreeMap;
+
 use verigrid_types::job::{JobKind, JobSpec, Requirements, Verification};
-use verigrid_types::{AccountId, DeviceId, TaskId};
+use verigrid_types::{AccountId, TaskId};
 
 use crate::Ledger;
+use crate::devices::effective_slots;
+use crate::draws::{Weights, reputation_factor};
 use crate::events::Event;
 use crate::records::{Device, DeviceStatus, Phase, Replica, Task};
 
@@ -17,7 +20,7 @@ use crate::records::{Device, DeviceStatus, Phase, Replica, Task};
 const ATTEMPTS: u64 = 24;
 
 /// The first replicas of a new task, chosen before any is placed, and
-/// their devices' positions in the [`Sampler`].
+/// their devices' ranks in the draw index.
 struct Plan {
     replicas: Vec<Replica>,
     devices: Vec<usize>,
@@ -42,203 +45,62 @@ impl Needs {
             requirements: spec.requirements,
         }
     }
-}
 
-/// What a draw needs to know of an available device, read once per block
-/// (none of it changes while the block assigns, except the slots taken).
-struct Candidate {
-    id: DeviceId,
-    owner: AccountId,
-    pool: Option<AccountId>,
-    wasm: bool,
-    onnx: bool,
-    security: SecurityLevel,
-    memory_mib: u32,
-    score_ppm: u64,
-    solo: bool,
-    /// Reputation factor of the weight: score in percent, plus one.
-    factor: u64,
-    slots: u32,
-    running: u32,
-    /// Replicas placed on it in this block, written back when it ends.
-    placed: u32,
-}
-
-/// Devices per block of [`Sampler`] weights.
-const BLOCK: usize = 64;
-
-/// Weighted draws over the available devices, with each device's
-/// [`Candidate`] beside it so a draw needs no lookup in the device map.
-///
-/// Weights sit in one dense array, cut into blocks of [`BLOCK`]; a Fenwick
-/// tree over the block sums finds the block a draw lands in, and a scan of
-/// that block's weights (one contiguous run) finds the device. At a
-/// hundred thousand devices the tree is a few thousand entries that stay
-/// in cache, where a tree over every device would miss on most of its
-/// levels, and a draw is made for every replica assigned. A draw lands on
-/// the same device as with any other exact prefix-sum structure: the first
-/// whose cumulative weight exceeds the target.
-struct Sampler {
-    candidates: Vec<Candidate>,
-    weights: Vec<u64>,
-    /// Fenwick tree (1-based) over the block sums of `weights`.
-    blocks: Vec<u64>,
-    total: u64,
-}
-
-impl Sampler {
-    fn new(candidates: Vec<Candidate>) -> Self {
-        let weights: Vec<u64> = candidates.iter().map(Candidate::weight).collect();
-        let sums: Vec<u64> = weights
-            .chunks(BLOCK)
-            .map(|b| b.iter().fold(0u64, |a, w| a.saturating_add(*w)))
-            .collect();
-        let n = sums.len();
-        let mut blocks = vec![0u64; n + 1];
-        for (i, sum) in sums.iter().enumerate() {
-            let j = i + 1;
-            blocks[j] = blocks[j].saturating_add(*sum);
-            let parent = j + (j & j.wrapping_neg());
-            if parent <= n {
-                blocks[parent] = blocks[parent].saturating_add(blocks[j]);
-            }
-        }
-        let total = sums.iter().fold(0u64, |a, w| a.saturating_add(*w));
-        Self {
-            candidates,
-            weights,
-            blocks,
-            total,
-        }
-    }
-
-    fn total(&self) -> u64 {
-        self.total
-    }
-
-    /// The position of the device whose cumulative weight range holds
-    /// `target` (`target < total`).
-    fn find(&self, mut target: u64) -> Option<usize> {
-        let n = self.blocks.len() - 1;
-        let mut block = 0usize;
-        let mut step = n.next_power_of_two();
-        while step > 0 {
-            let next = block + step;
-            if next <= n && self.blocks[next] <= target {
-                block = next;
-                target -= self.blocks[next];
-            }
-            step >>= 1;
-        }
-        let start = block * BLOCK;
-        let run = self
-            .weights
-            .get(start..(start + BLOCK).min(self.weights.len()))?;
-        for (offset, &w) in run.iter().enumerate() {
-            if target < w {
-                return Some(start + offset);
-            }
-            target -= w;
-        }
-        None
-    }
-
-    /// The draw weight of the device at `i` now.
-    fn weight(&self, i: usize) -> u64 {
-        self.weights.get(i).copied().unwrap_or(0)
-    }
-
-    /// Counts one more replica on the device at `i` and updates its weight.
-    fn take_slot(&mut self, i: usize) {
-        let (Some(c), Some(w)) = (self.candidates.get_mut(i), self.weights.get_mut(i)) else {
-            return;
+    /// Whether `device` meets the job's requirements.
+    fn met_by(&self, device: &Device) -> bool {
+        let kind_ok = match self.kind {
+            JobKind::Wasm => device.capabilities.wasm,
+            JobKind::Onnx => device.capabilities.onnx,
         };
-        let old = *w;
-        c.running += 1;
-        c.placed += 1;
-        let new = c.weight();
-        *w = new;
-        self.total = self.total.wrapping_add(new).wrapping_sub(old);
-        let mut j = i / BLOCK + 1;
-        while j < self.blocks.len() {
-            self.blocks[j] = self.blocks[j].wrapping_add(new).wrapping_sub(old);
-            j += j & j.wrapping_neg();
-        }
-    }
-}
-
-impl Candidate {
-    /// The draw weight: reputation factor times free slots.
-    fn weight(&self) -> u64 {
-        self.factor * u64::from(self.slots.saturating_sub(self.running))
-    }
-
-    /// Whether the device meets the job's requirements.
-    fn meets(&self, needs: &Needs) -> bool {
-        let kind_ok = match needs.kind {
-            JobKind::Wasm => self.wasm,
-            JobKind::Onnx => self.onnx,
-        };
-        let req = &needs.requirements;
+        let req = &self.requirements;
         kind_ok
-            && self.security >= req.min_security
-            && self.memory_mib >= req.min_memory_mib
-            && self.score_ppm >= u64::from(req.min_reputation_ppm)
+            && device.attestation.security_level >= req.min_security
+            && device.capabilities.memory_mib >= req.min_memory_mib
+            && device.reputation.score_ppm() >= u64::from(req.min_reputation_ppm)
     }
+}
+
+/// A block's weighted draws: the draw index (docs/DESIGN.md §5.2: weight
+/// is reputation times free slots) with the replicas placed so far in the
+/// block, which take slots until they are written back when it ends.
+struct Sampler {
+    weights: Weights,
+    /// Replicas placed in this block, by the device's rank.
+    placed: BTreeMap<usize, u32>,
 }
 
 impl Ledger {
-    /// The device as a draw candidate; `None` if it takes no work now.
-    fn candidate(&self, id: DeviceId, device: &Device) -> Option<Candidate> {
-        if !self.available(device) {
-            return None;
-        }
-        let score_ppm = device.reputation.score_ppm();
-        let c = Candidate {
-            id,
-            owner: device.owner,
-            pool: device.pool,
-            wasm: device.capabilities.wasm,
-            onnx: device.capabilities.onnx,
-            security: device.attestation.security_level,
-            memory_mib: device.capabilities.memory_mib,
-            score_ppm,
-            solo: self.solo_eligible(device),
-            factor: score_ppm / 10_000 + 1,
-            slots: crate::devices::effective_slots(device),
-            running: device.running,
-            placed: 0,
-        };
-        (c.weight() > 0).then_some(c)
-    }
-
+    /// Hands out work: tasks waiting for replicas, then new tasks of
+    /// queued jobs, to devices drawn from the block's randomness.
     pub(crate) fn assign(&mut self) {
-        // Nothing waits for a device: skip sizing up every device (a pass
-        // over all of them, 157,000 on the real network, in every block).
+        // Kept up to date in every block, so it never has more than one
+        // block's changes to catch up on.
+        self.sync_draws();
         if self.params.max_assignments_per_block == 0
             || (self.needs_replicas.is_empty() && self.queue.is_empty())
         {
             return;
         }
-        let candidates: Vec<Candidate> = self
-            .devices
-            .iter()
-            .filter_map(|(id, d)| self.candidate(*id, d))
-            .collect();
-        if candidates.is_empty() {
-            return;
+        let mut sampler = Sampler {
+            weights: self.take_draws(),
+            placed: BTreeMap::new(),
+        };
+        if sampler.weights.total() > 0 {
+            self.assign_from(&mut sampler);
         }
-        let mut sampler = Sampler::new(candidates);
-        self.assign_from(&mut sampler);
         // The slots taken, written back once per device.
-        for c in sampler.candidates.iter().filter(|c| c.placed > 0) {
-            if let Some(device) = self.devices.get_mut(&c.id) {
-                device.running += c.placed;
+        for (&rank, &placed) in &sampler.placed {
+            let Some((id, _)) = self.ranked(&sampler.weights, rank) else {
+                continue;
+            };
+            if let Some(device) = self.devices.get_mut(&id) {
+                device.running += placed;
                 if matches!(device.status, DeviceStatus::Jailed(_)) {
                     device.status = DeviceStatus::Active;
                 }
             }
         }
+        self.put_draws(sampler.weights);
     }
 
     /// Tasks waiting for replicas, then new tasks of queued jobs (first
@@ -331,7 +193,10 @@ impl Ledger {
                 break;
             };
             let first_of_solo = task.solo && task.replicas.is_empty();
-            let alone = first_of_solo && sampler.candidates[i].solo;
+            let Some((device, record)) = self.ranked(&sampler.weights, i) else {
+                break;
+            };
+            let alone = first_of_solo && self.solo_eligible(record);
             if let Some(task) = self.tasks.get_mut(&id) {
                 if first_of_solo && !alone {
                     // Not trusted enough to run alone: full replication.
@@ -340,8 +205,8 @@ impl Ledger {
                 }
                 task.wanted = task.wanted.saturating_sub(1);
             }
-            if let (Some(task), Some(c)) = (self.tasks.get_mut(&id), sampler.candidates.get(i)) {
-                task.replicas.push(Replica::assigned(c.id));
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.replicas.push(Replica::assigned(device));
             }
             self.announce(id, i, alone, sampler, budget);
             placed = true;
@@ -356,7 +221,7 @@ impl Ledger {
         }
     }
 
-    /// The devices (positions in the sampler) a new task starts with: every
+    /// The devices (ranks in the draw index) a new task starts with: every
     /// replica it needs up front (one for a device trusted to run alone),
     /// drawn the way [`Self::fill`] draws, or `None` if they are not all
     /// available now.
@@ -374,16 +239,16 @@ impl Ledger {
             }
             let ordinal = chosen.len() as u64;
             let i = self.pick(id, ordinal, needs, &taken, &chosen, sampler)?;
-            let c = sampler.candidates.get(i)?;
+            let (device, record) = self.ranked(&sampler.weights, i)?;
             if rule.adaptive && chosen.is_empty() {
-                alone = c.solo;
+                alone = self.solo_eligible(record);
                 if !alone {
                     want = usize::from(rule.replicas).max(1);
                 }
             }
-            taken.push(c.owner);
-            taken.extend(c.pool);
-            chosen.push(Replica::assigned(c.id));
+            taken.push(record.owner);
+            taken.extend(record.pool);
+            chosen.push(Replica::assigned(device));
             devices.push(i);
         }
         Some(Plan {
@@ -393,7 +258,7 @@ impl Ledger {
         })
     }
 
-    /// Counts a replica of task `id` on the device at sampler position `i`
+    /// Counts a replica of task `id` on the device at rank `i`
     /// against its slots and the block's budget, and announces it.
     fn announce(
         &mut self,
@@ -403,10 +268,15 @@ impl Ledger {
         sampler: &mut Sampler,
         budget: &mut u32,
     ) {
-        let Some(device) = sampler.candidates.get(i).map(|c| c.id) else {
+        let Some((device, record)) = self.ranked(&sampler.weights, i) else {
             return;
         };
-        sampler.take_slot(i);
+        let placed = sampler.placed.entry(i).or_insert(0);
+        *placed += 1;
+        let free = effective_slots(record).saturating_sub(record.running.saturating_add(*placed));
+        sampler
+            .weights
+            .set(i, reputation_factor(record) * u64::from(free));
         *budget = budget.saturating_sub(1);
         self.events.push(Event::Assigned {
             task: id,
@@ -427,94 +297,21 @@ impl Ledger {
         replicas: &[Replica],
         sampler: &Sampler,
     ) -> Option<usize> {
-        let total = sampler.total();
+        let total = sampler.weights.total();
         if total == 0 {
             return None;
         }
         for attempt in 0..ATTEMPTS {
             let target = self.draw(b"assign", &id, (ordinal << 8) | attempt, total);
-            let i = sampler.find(target)?;
-            let c = sampler.candidates.get(i)?;
-            let clash = taken.contains(&c.owner)
-                || c.pool.is_some_and(|p| taken.contains(&p))
-                || replicas.iter().any(|r| r.device == c.id);
-            if !clash && sampler.weight(i) > 0 && c.meets(needs) {
+            let i = sampler.weights.find(target)?;
+            let (device, record) = self.ranked(&sampler.weights, i)?;
+            let clash = taken.contains(&record.owner)
+                || record.pool.is_some_and(|p| taken.contains(&p))
+                || replicas.iter().any(|r| r.device == device);
+            if !clash && sampler.weights.weight(i) > 0 && needs.met_by(record) {
                 return Some(i);
             }
         }
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn candidate(n: u8, factor: u64, slots: u32) -> Candidate {
-        Candidate {
-            id: DeviceId(verigrid_types::Hash([n; 32])),
-            owner: AccountId([n; 32]),
-            pool: None,
-            wasm: true,
-            onnx: false,
-            security: SecurityLevel::Software,
-            memory_mib: 0,
-            score_ppm: 0,
-            solo: false,
-            factor,
-            slots,
-            running: 0,
-            placed: 0,
-        }
-    }
-
-    /// The device a draw of `target` lands on, by walking every weight.
-    fn walk(weights: &[u64], mut target: u64) -> Option<usize> {
-        for (i, &w) in weights.iter().enumerate() {
-            if target < w {
-                return Some(i);
-            }
-            target -= w;
-        }
-        None
-    }
-
-    proptest! {
-        /// Every draw lands where a walk over the weights lands, and the
-        /// total follows, as slots are taken in any order.
-        #[test]
-        fn draws_land_where_a_walk_over_the_weights_does(
-            devices in proptest::collection::vec((0u64..5, 0u32..4), 1..300),
-            takes in proptest::collection::vec(any::<prop::sample::Index>(), 0..200),
-            targets in proptest::collection::vec(any::<u64>(), 1..50),
-        ) {
-            let candidates: Vec<Candidate> = devices
-                .iter()
-                .enumerate()
-                .map(|(i, (factor, slots))| candidate(i as u8, *factor, *slots))
-                .collect();
-            let mut sampler = Sampler::new(candidates);
-            let step = |sampler: &Sampler| -> Result<(), TestCaseError> {
-                let weights: Vec<u64> = sampler.candidates.iter().map(Candidate::weight).collect();
-                let total: u64 = weights.iter().sum();
-                prop_assert_eq!(sampler.total(), total);
-                for t in &targets {
-                    let target = if total == 0 { 0 } else { t % total };
-                    let expected = if total == 0 { None } else { walk(&weights, target) };
-                    let found = if total == 0 { None } else { sampler.find(target) };
-                    prop_assert_eq!(found, expected);
-                }
-                Ok(())
-            };
-            step(&sampler)?;
-            for take in takes {
-                let i = take.index(devices.len());
-                if sampler.weight(i) > 0 {
-                    sampler.take_slot(i);
-                }
-                step(&sampler)?;
-            }
-        }
     }
 }

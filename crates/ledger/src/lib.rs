@@ -22,6 +22,7 @@ mod accounts;
 mod assignment;
 mod checks;
 mod devices;
+mod draws;
 pub mod error;
 pub mod events;
 mod governance;
@@ -146,6 +147,9 @@ pub struct Ledger {
     /// Registered devices' keys, ed25519 points decompressed once (a
     /// fifth of every signature check otherwise); shared with checkers.
     keys: SignerKeys,
+    /// Every device's draw weight in key order, kept up to date from what
+    /// changed (docs/DESIGN.md §5.2).
+    draws: draws::DrawIndex,
     // Per-block scratch.
     /// Tasks a transaction of this block acted on (sorted and deduplicated
     /// when the block ends: cheaper than a set kept in order per entry).
@@ -210,6 +214,7 @@ impl Ledger {
             needs_replicas: BTreeSet::new(),
             queue: BTreeMap::new(),
             keys: SignerKeys::default(),
+            draws: draws::DrawIndex::default(),
             touched: Vec::new(),
             credits: FxHashMap::default(),
             events: Vec::new(),

@@ -126,6 +126,7 @@ impl Ledger {
             needs_replicas: Default::default(),
             queue: Default::default(),
             keys: Default::default(),
+            draws: Default::default(),
             touched: Default::default(),
             credits: Default::default(),
             events: Vec::new(),
@@ -174,5 +175,6 @@ impl Ledger {
         rebuilt.deadlines == self.deadlines
             && rebuilt.needs_replicas == self.needs_replicas
             && rebuilt.job_deadlines == self.job_deadlines
+            && self.draws_consistent()
     }
 }

@@ -85,6 +85,19 @@ pub struct StateMap<K, V> {
     order: Arc<BTreeMap<K, usize>>,
     slab: Slab<Entry<K, V>>,
     tree: Tree,
+    /// What changed since the last [`StateMap::take_changes`], once
+    /// [`StateMap::track_changes`] asked for it.
+    changes: Option<Changes>,
+}
+
+/// Entries of a [`StateMap`] changed since the changes were last taken,
+/// by their place in the map's storage (which never moves).
+#[derive(Clone, Debug, Default)]
+pub struct Changes {
+    /// Whether a key was added (its place is past every earlier one).
+    pub added: bool,
+    /// Places of entries handed out for changing (repeats possible).
+    pub places: Vec<usize>,
 }
 
 /// The kept levels of a [`StateMap`]'s tree.
@@ -107,6 +120,7 @@ impl<K, V> Default for StateMap<K, V> {
             order: Arc::default(),
             slab: Slab::default(),
             tree: Tree::default(),
+            changes: None,
         }
     }
 }
@@ -134,6 +148,9 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
         if e.leaf.take().is_some() {
             self.tree.dirty.push(at);
         }
+        if let Some(changes) = &mut self.changes {
+            changes.places.push(at);
+        }
         Some(&mut e.value)
     }
 
@@ -152,6 +169,31 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
         Arc::make_mut(&mut self.index).insert(key, at);
         Arc::make_mut(&mut self.order).insert(key, at);
         self.tree.levels.clear();
+        if let Some(changes) = &mut self.changes {
+            changes.added = true;
+        }
+    }
+
+    /// Starts (or restarts, from nothing) keeping track of what changes,
+    /// for an index derived from the entries.
+    pub fn track_changes(&mut self) {
+        self.changes = Some(Changes::default());
+    }
+
+    /// What changed since the last call, or `None` if nothing asked to
+    /// [`StateMap::track_changes`].
+    pub fn take_changes(&mut self) -> Option<Changes> {
+        self.changes.as_mut().map(std::mem::take)
+    }
+
+    /// The entry at `place` in the map's storage.
+    pub fn at(&self, place: usize) -> Option<(&K, &V)> {
+        self.slab.get(place).map(|e| (&e.key, &e.value))
+    }
+
+    /// Each entry's place in storage, in key order.
+    pub fn places(&self) -> impl Iterator<Item = usize> + '_ {
+        self.order.values().copied()
     }
 
     /// Number of entries.

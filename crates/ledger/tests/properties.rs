@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use verigrid_ledger::{BlockInput, Ledger};
 use verigrid_types::job::Verification;
 use verigrid_types::tx::{Call, SignedTx};
-use verigrid_types::{Amount, DeviceId, SecretKey};
+use verigrid_types::{AccountId, Amount, DeviceId, SecretKey};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -53,6 +53,10 @@ enum Op {
         device: usize,
         active: bool,
     },
+    /// The owner vouches that its devices are alive, silent ones too.
+    Heartbeat {
+        who: usize,
+    },
     Idle,
 }
 
@@ -81,6 +85,7 @@ fn op() -> impl Strategy<Value = Op> {
             device,
             active
         }),
+        (0..5usize).prop_map(|who| Op::Heartbeat { who }),
         Just(Op::Idle),
     ]
 }
@@ -95,8 +100,20 @@ struct World {
 
 fn world() -> World {
     let people: Vec<SecretKey> = (0..5).map(|i| key(&format!("person-{i}"))).collect();
-    let funded: Vec<_> = people.iter().map(|p| (p, 1_000_000u64)).collect();
-    let mut chain = Chain::new(&funded);
+    let governor = key("governor");
+    let accounts: Vec<(AccountId, Amount)> = people
+        .iter()
+        .chain([&governor])
+        .map(|p| (p.account(), Amount(1_000_000)))
+        .collect();
+    // Short terms, so that within a few dozen blocks devices that miss
+    // deadlines are jailed and released, and silent ones go offline.
+    let mut params = common::params(governor.account());
+    params.epoch_blocks = 4;
+    params.offline_after_epochs = 2;
+    params.jail_after_misses = 1;
+    params.jail_blocks = 3;
+    let mut chain = Chain::with_params(&accounts, params);
     let mut devices = Vec::new();
     for i in 0..8 {
         let behaviour = match i % 4 {
@@ -155,6 +172,10 @@ impl World {
                 device: self.devices[*device],
                 active: *active,
             },
+            Op::Heartbeat { who } => Call::Heartbeat {
+                // Device i belongs to person i % 5.
+                devices: self.devices.iter().skip(*who).step_by(5).copied().collect(),
+            },
             Op::Idle => return None,
         };
         let who = match op {
@@ -165,7 +186,8 @@ impl World {
             | Op::Submit { who, .. }
             | Op::Cancel { who }
             | Op::Retire { who, .. }
-            | Op::Pause { who, .. } => *who,
+            | Op::Pause { who, .. }
+            | Op::Heartbeat { who } => *who,
             Op::Idle => 0,
         };
         if let Op::Submit { .. } = op {
