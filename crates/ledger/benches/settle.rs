@@ -373,6 +373,8 @@ fn idle(c: &mut Criterion) {
             BatchSize::LargeInput,
         );
     });
+    // What a validator pays to keep the state after each block: a clone.
+    group.bench_function("clone_state", |b| b.iter(|| node.ledger.clone()));
     // A block that starts a job of 64 tasks under replication 3: the
     // ledger draws 192 devices out of the whole network.
     let consumer = SecretKey::from_label("consumer");

@@ -66,10 +66,10 @@ impl Basis {
 pub(crate) struct Weights {
     basis: Basis,
     /// Each device's place in the device map's storage, by rank (its
-    /// position in key order).
-    places: Vec<usize>,
+    /// position in key order). Shared by clones until a device is added.
+    places: Arc<Vec<usize>>,
     /// Each device's rank, by place.
-    ranks: Vec<usize>,
+    ranks: Arc<Vec<usize>>,
     weights: Vec<u64>,
     /// Fenwick tree (1-based) over the block sums of `weights`.
     blocks: Vec<u64>,
@@ -237,15 +237,15 @@ impl Ledger {
         let places: Vec<usize> = self.devices.places().collect();
         let mut w = Weights {
             basis,
-            ranks: ranks_of(&places),
+            ranks: Arc::new(ranks_of(&places)),
             weights: Vec::with_capacity(places.len()),
             recheck: Vec::with_capacity(places.len()),
-            places,
+            places: Arc::new(places),
             blocks: Vec::new(),
             total: 0,
             due: Vec::new(),
         };
-        for &place in &w.places {
+        for &place in w.places.iter() {
             let (weight, recheck) = self
                 .devices
                 .at(place)
@@ -291,8 +291,8 @@ impl Ledger {
                 weights.push(old.map_or(0, |r| w.weight(r)));
                 recheck.push(old.and_then(|r| w.recheck.get(r).copied()).unwrap_or(NEVER));
             }
-            w.ranks = ranks_of(&order);
-            w.places = order;
+            w.ranks = Arc::new(ranks_of(&order));
+            w.places = Arc::new(order);
             w.weights = weights;
             w.recheck = recheck;
             w.sum_up();
@@ -396,8 +396,8 @@ mod tests {
                 offline_after: 0,
                 min_stake: Amount(0),
             },
-            ranks: ranks_of(&places),
-            places,
+            ranks: Arc::new(ranks_of(&places)),
+            places: Arc::new(places),
             weights: weights.to_vec(),
             blocks: Vec::new(),
             total: 0,
