@@ -45,7 +45,11 @@ fn submit(client: &Client, n0: u32) -> JobId {
 #[test]
 fn killed_agents_and_nodes_lose_no_finished_result_and_pay_once() {
     let mut dev = Dev::start("agent-restart", 1, &agent_logs(4));
-    let (dir, client, api) = (dev.dir.clone(), dev.client.clone(), vec![dev.api.clone()]);
+    let (dir, client, api) = (
+        dev.dir.to_path_buf(),
+        dev.client.clone(),
+        vec![dev.api.clone()],
+    );
     let all_logs = || logs(&dev.paths);
     let mut agents: Vec<Proc> = (0..4).map(|i| agent(&dir, i, i + 1, &api, false)).collect();
     wait_until(
@@ -156,7 +160,11 @@ fn killed_agents_and_nodes_lose_no_finished_result_and_pay_once() {
 #[test]
 fn a_device_outside_policy_takes_no_work_and_a_forged_one_is_refused() {
     let dev = Dev::start("agent-policy", 2, &["hot.log".into(), "forged.log".into()]);
-    let (dir, client, api) = (dev.dir.clone(), dev.client.clone(), vec![dev.api.clone()]);
+    let (dir, client, api) = (
+        dev.dir.to_path_buf(),
+        dev.client.clone(),
+        vec![dev.api.clone()],
+    );
     let all_logs = || dev.logs();
 
     // On battery: the agent keeps its key but does not register (or pauses).

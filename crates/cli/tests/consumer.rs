@@ -60,7 +60,7 @@ fn write_inputs(dir: &Path, ns: &[u32]) -> Vec<String> {
 #[test]
 fn a_developer_submits_a_job_reads_proven_results_and_cancels_one() {
     let dev = Dev::start("consumer", 4, &agent_logs(3));
-    let (dir, api) = (dev.dir.clone(), dev.api.clone());
+    let (dir, api) = (dev.dir.to_path_buf(), dev.api.clone());
     let all_logs = || dev.logs();
     let _agents: Vec<_> = (0..3)
         .map(|i| agent(&dir, i, i + 1, std::slice::from_ref(&api), false))

@@ -470,7 +470,8 @@ fn a_flooding_client_gets_429_with_retry_after_and_the_node_keeps_serving() {
         |node, base| async move {
             // A second API on the same node, with a limit a test can hit.
             let dir = temp_dir("flood-blobs");
-            let mut config = ApiConfig::new("127.0.0.1:0".parse().unwrap(), dir, CHAIN.into());
+            let mut config =
+                ApiConfig::new("127.0.0.1:0".parse().unwrap(), dir.clone(), CHAIN.into());
             config.rate_limit = Some(api::RateLimit {
                 per_second: NonZeroU32::new(5).unwrap(),
                 burst: NonZeroU32::new(10).unwrap(),
@@ -533,6 +534,7 @@ fn a_flooding_client_gets_429_with_retry_after_and_the_node_keeps_serving() {
                 "{text}"
             );
             server.stop();
+            let _ = std::fs::remove_dir_all(&dir);
         },
     );
 }

@@ -66,13 +66,14 @@ pub fn submit_wasm_job(
 /// a scratch dir, answering on 127.0.0.1, and the log files a test reads
 /// when it fails.
 pub struct Dev {
-    pub dir: PathBuf,
     pub node: Proc,
     /// Its API base URL.
     pub api: String,
     pub client: Client,
     /// The node's log, then the logs of the processes the test adds.
     pub paths: Vec<PathBuf>,
+    /// Last, so the node is stopped before its directory goes.
+    pub dir: Scratch,
 }
 
 impl Dev {
@@ -148,12 +149,34 @@ pub fn localnet_init(dir: &Path, base: u16, validators: u16, accounts: usize) {
     );
 }
 
-/// A scratch directory for this test.
-pub fn scratch(name: &str) -> PathBuf {
+/// A scratch directory for one test: removed when the test passes, kept
+/// with its logs (and its path printed) when it fails.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for inspection: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A fresh scratch directory for this test.
+pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("verigrid-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 /// `count` consecutive free ports on 127.0.0.1 (and the same +100);
