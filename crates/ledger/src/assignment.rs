@@ -158,7 +158,7 @@ impl Ledger {
                         spot_checked: false,
                     },
                 );
-                self.deadlines.insert((deadline, id));
+                self.deadlines.arm(deadline, id);
                 if let Some(job) = self.jobs.get_mut(&job_id) {
                     job.next_task += 1;
                     job.live += 1;

@@ -21,6 +21,7 @@
 mod accounts;
 mod assignment;
 mod checks;
+mod deadlines;
 mod devices;
 mod draws;
 pub mod error;
@@ -140,7 +141,7 @@ pub struct Ledger {
     /// Hashes of recent blocks, for attestation challenge anchors.
     recent: BTreeMap<Height, Hash>,
     // Indexes derived from the maps above (never hashed).
-    deadlines: BTreeSet<(Height, TaskId)>,
+    deadlines: deadlines::Deadlines,
     job_deadlines: BTreeSet<(Height, JobId)>,
     needs_replicas: BTreeSet<TaskId>,
     queue: BTreeMap<u64, JobId>,
@@ -209,7 +210,7 @@ impl Ledger {
             jobs: StateMap::default(),
             tasks: TaskMap::default(),
             recent: BTreeMap::new(),
-            deadlines: BTreeSet::new(),
+            deadlines: deadlines::Deadlines::default(),
             job_deadlines: BTreeSet::new(),
             needs_replicas: BTreeSet::new(),
             queue: BTreeMap::new(),

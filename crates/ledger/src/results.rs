@@ -129,30 +129,26 @@ impl Ledger {
         }
     }
 
-    /// Sets a task's phase deadline and indexes it.
+    /// Sets a task's phase deadline and indexes it (its entry under the
+    /// old deadline stays behind, no longer due).
     pub(crate) fn arm(&mut self, id: TaskId, deadline: Height) {
         if let Some(task) = self.tasks.get_mut(&id) {
-            self.deadlines.remove(&(task.deadline, id));
             task.deadline = deadline;
-            self.deadlines.insert((deadline, id));
+            self.deadlines.arm(deadline, id);
         }
     }
 
-    /// Removes a task's deadline from the index (it is being decided).
-    pub(crate) fn disarm(&mut self, id: TaskId) {
-        if let Some(task) = self.tasks.get(&id) {
-            self.deadlines.remove(&(task.deadline, id));
-        }
-    }
-
-    /// Handles every task whose phase deadline has come.
+    /// Handles every task whose phase deadline has come, in order of
+    /// deadline, then task id.
     pub(crate) fn expire_deadlines(&mut self) {
-        while let Some(&(deadline, id)) = self.deadlines.first() {
-            if deadline > self.height {
-                break;
+        while let Some((at, ids)) = self.deadlines.take_due(self.height) {
+            for id in ids {
+                // Still live and still armed for this height; otherwise
+                // the entry was left behind by a re-arm or a decision.
+                if self.tasks.get(&id).is_some_and(|t| t.deadline == at) {
+                    self.on_deadline(id);
+                }
             }
-            self.deadlines.pop_first();
-            self.on_deadline(id);
         }
     }
 
@@ -280,7 +276,6 @@ impl Ledger {
             Phase::Reveal
                 if counted().all(|r| r.commitment.is_none() || r.output_hash.is_some()) =>
             {
-                self.disarm(id);
                 self.judge(id);
             }
             _ => {}

@@ -7,6 +7,7 @@ use verigrid_types::params::Params;
 use verigrid_types::{AccountId, DeviceId, Hash, Height, JobId, TaskId, Timestamp};
 
 use crate::checks::SignerKey;
+use crate::deadlines::Deadlines;
 use crate::records::{Account, Device, Job, JobStatus, Task};
 use crate::store::{StateMap, TaskMap};
 use crate::{Ledger, Supply};
@@ -145,7 +146,7 @@ impl Ledger {
             std::sync::Arc::make_mut(&mut self.keys).insert(*id, SignerKey::new(device.key));
         }
         for (id, task) in self.tasks.iter() {
-            self.deadlines.insert((task.deadline, *id));
+            self.deadlines.arm(task.deadline, *id);
             if task.wanted > 0 {
                 self.needs_replicas.insert(*id);
             }
@@ -167,12 +168,19 @@ impl Ledger {
     #[must_use]
     pub fn indexes_consistent(&self) -> bool {
         let mut rebuilt = self.clone();
-        rebuilt.deadlines.clear();
+        rebuilt.deadlines = Deadlines::default();
         rebuilt.job_deadlines.clear();
         rebuilt.needs_replicas.clear();
         rebuilt.queue.clear();
         rebuilt.rebuild_indexes();
-        rebuilt.deadlines == self.deadlines
+        // Entries left behind do not count; every live task must be armed
+        // at its deadline.
+        let armed = |d: &Deadlines| -> std::collections::BTreeSet<(Height, TaskId)> {
+            d.entries()
+                .filter(|(at, id)| self.tasks.get(id).is_some_and(|t| t.deadline == *at))
+                .collect()
+        };
+        armed(&rebuilt.deadlines) == armed(&self.deadlines)
             && rebuilt.needs_replicas == self.needs_replicas
             && rebuilt.job_deadlines == self.job_deadlines
             && self.draws_consistent()

@@ -90,8 +90,7 @@ impl Ledger {
     }
 
     fn accept(&mut self, id: TaskId, output: Hash, agreeing: &[usize], disagreeing: &[usize]) {
-        // Judging took the task's deadline out of the index already (it
-        // was disarmed, or it fired), so only the task itself goes.
+        // Its deadline's entry stays behind, no longer due.
         let Some(task) = self.tasks.remove(&id) else {
             return;
         };
@@ -185,7 +184,6 @@ impl Ledger {
         let Some(task) = self.tasks.remove(&id) else {
             return;
         };
-        self.deadlines.remove(&(task.deadline, id));
         self.needs_replicas.remove(&id);
         self.release_others(&task.replicas, &[], &[]);
         self.record_verdict(Verdict {
