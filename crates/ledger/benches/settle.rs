@@ -208,37 +208,42 @@ fn chain(devices: usize, adaptive: bool) -> Node {
     node
 }
 
-/// A chain whose devices have built enough record to hold many tasks, and
-/// whose last block assigned a full round of work.
-fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
-    let mut node = chain(DEVICES, adaptive);
+/// The consumer's first job, of `count` tasks under `verification`.
+fn submit_job(count: u32, verification: Verification) -> SignedTx {
     let consumer = SecretKey::from_label("consumer");
     let spec = JobSpec {
         kind: JobKind::Wasm,
         program: blob_hash(b"m"),
         inputs: Inputs::Indexed {
             blob: blob_hash(b"i"),
-            count: 10_000_000,
+            count,
         },
         limits: Limits::default(),
-        verification: if adaptive {
-            Verification::adaptive(100_000)
-        } else {
-            Verification::replicated(3)
-        },
+        verification,
         requirements: Requirements::default(),
         reward: Amount(1),
         deadline: Height(1_000_000),
     };
     let escrow = spec.max_cost().unwrap();
-    let submit = Tx {
+    Tx {
         signer: Signer::Account(consumer.account()),
         nonce: 0,
         fee: Amount(1),
         call: Call::SubmitJob { spec, escrow },
     }
-    .sign(CHAIN, &consumer);
-    let mut work = assigned(&node.apply(vec![submit]));
+    .sign(CHAIN, &consumer)
+}
+
+/// A chain whose devices have built enough record to hold many tasks, and
+/// whose last block assigned a full round of work.
+fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
+    let mut node = chain(DEVICES, adaptive);
+    let verification = if adaptive {
+        Verification::adaptive(100_000)
+    } else {
+        Verification::replicated(3)
+    };
+    let mut work = assigned(&node.apply(vec![submit_job(10_000_000, verification)]));
     // Warm up: every round of agreeing results earns each device a slot
     // (and, past 20, the record to run alone under adaptive replication).
     for _ in 0..25 {
@@ -377,28 +382,7 @@ fn idle(c: &mut Criterion) {
     group.bench_function("clone_state", |b| b.iter(|| node.ledger.clone()));
     // A block that starts a job of 64 tasks under replication 3: the
     // ledger draws 192 devices out of the whole network.
-    let consumer = SecretKey::from_label("consumer");
-    let spec = JobSpec {
-        kind: JobKind::Wasm,
-        program: blob_hash(b"m"),
-        inputs: Inputs::Indexed {
-            blob: blob_hash(b"i"),
-            count: 64,
-        },
-        limits: Limits::default(),
-        verification: Verification::replicated(3),
-        requirements: Requirements::default(),
-        reward: Amount(1),
-        deadline: Height(1_000_000),
-    };
-    let escrow = spec.max_cost().unwrap();
-    let submit = Tx {
-        signer: Signer::Account(consumer.account()),
-        nonce: 0,
-        fee: Amount(1),
-        call: Call::SubmitJob { spec, escrow },
-    }
-    .sign(CHAIN, &consumer);
+    let submit = submit_job(64, Verification::replicated(3));
     group.bench_function("block_starting_a_64_task_job", |b| {
         b.iter_batched(
             || (node.ledger.clone(), node.input(vec![submit.clone()])),
