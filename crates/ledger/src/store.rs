@@ -19,6 +19,9 @@ struct Entry<K, V> {
     key: K,
     value: V,
     leaf: Option<Hash>,
+    /// The [`Changes::round`] in which the entry was last reported
+    /// changed (0: never), so it is reported once per round.
+    reported: u64,
 }
 
 /// Entries per block of a [`Slab`]: what a clone copies on its first
@@ -101,8 +104,10 @@ pub struct StateMap<K, V> {
 pub struct Changes {
     /// Whether a key was added (its place is past every earlier one).
     pub added: bool,
-    /// Places of entries handed out for changing (repeats possible).
+    /// Places of entries handed out for changing, each once.
     pub places: Vec<usize>,
+    /// Counts the times the changes were taken, from 1.
+    round: u64,
 }
 
 /// The kept levels of a [`StateMap`]'s tree.
@@ -153,7 +158,10 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
         if e.leaf.take().is_some() {
             self.tree.dirty.push(at);
         }
-        if let Some(changes) = &mut self.changes {
+        if let Some(changes) = &mut self.changes
+            && e.reported != changes.round
+        {
+            e.reported = changes.round;
             changes.places.push(at);
         }
         Some(&mut e.value)
@@ -170,6 +178,7 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
             key,
             value,
             leaf: None,
+            reported: 0,
         });
         Arc::make_mut(&mut self.index).insert(key, at);
         Arc::make_mut(&mut self.order).insert(key, at);
@@ -182,13 +191,22 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
     /// Starts (or restarts, from nothing) keeping track of what changes,
     /// for an index derived from the entries.
     pub fn track_changes(&mut self) {
-        self.changes = Some(Changes::default());
+        let round = self.changes.as_ref().map_or(0, |c| c.round) + 1;
+        self.changes = Some(Changes {
+            round,
+            ..Changes::default()
+        });
     }
 
     /// What changed since the last call, or `None` if nothing asked to
     /// [`StateMap::track_changes`].
     pub fn take_changes(&mut self) -> Option<Changes> {
-        self.changes.as_mut().map(std::mem::take)
+        let changes = self.changes.as_mut()?;
+        let next = Changes {
+            round: changes.round + 1,
+            ..Changes::default()
+        };
+        Some(std::mem::replace(changes, next))
     }
 
     /// The entry at `place` in the map's storage.
@@ -730,6 +748,32 @@ impl<V: Encode + Clone> TaskMap<V> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn changes_name_each_changed_entry_once_per_taking() {
+        let key = |i: u8| JobId(Hash([i; 32]));
+        let mut map: StateMap<JobId, u64> = StateMap::default();
+        map.insert(key(1), 10);
+        map.get_mut(&key(1));
+        assert!(map.take_changes().is_none(), "nothing asked to track");
+        map.track_changes();
+        for _ in 0..3 {
+            *map.get_mut(&key(1)).unwrap() += 1;
+        }
+        map.insert(key(2), 20);
+        map.insert(key(1), 5);
+        let changes = map.take_changes().unwrap();
+        assert!(changes.added);
+        assert_eq!(changes.places, vec![0]);
+        // A clone taken now reports its own changes, and so does the map.
+        let mut clone = map.clone();
+        map.get_mut(&key(2));
+        clone.get_mut(&key(1));
+        let (mine, theirs) = (map.take_changes().unwrap(), clone.take_changes().unwrap());
+        assert_eq!((mine.added, mine.places), (false, vec![1]));
+        assert_eq!((theirs.added, theirs.places), (false, vec![0]));
+        assert!(map.take_changes().unwrap().places.is_empty());
+    }
 
     #[derive(Clone, Debug)]
     enum Op {
