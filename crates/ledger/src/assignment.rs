@@ -12,7 +12,7 @@ use verigrid_types::{AccountId, TaskId};
 
 use crate::Ledger;
 use crate::devices::effective_slots;
-use crate::draws::{Weights, reputation_factor};
+use crate::draws::Weights;
 use crate::events::Event;
 use crate::records::{Device, DeviceStatus, Phase, Replica, Task};
 
@@ -189,10 +189,17 @@ impl Ledger {
                 .flatten()
                 .collect();
             let ordinal = task.replicas.len() as u64;
-            let Some(i) = self.pick(id, ordinal, &needs, &taken, &task.replicas, sampler) else {
+            let first_of_solo = task.solo && task.replicas.is_empty();
+            let trusted = if first_of_solo {
+                self.pick_trusted(id, &needs, sampler)
+            } else {
+                None
+            };
+            let Some(i) =
+                trusted.or_else(|| self.pick(id, ordinal, &needs, &taken, &task.replicas, sampler))
+            else {
                 break;
             };
-            let first_of_solo = task.solo && task.replicas.is_empty();
             let Some((device, record)) = self.ranked(&sampler.weights, i) else {
                 break;
             };
@@ -238,7 +245,15 @@ impl Ledger {
                 return None;
             }
             let ordinal = chosen.len() as u64;
-            let i = self.pick(id, ordinal, needs, &taken, &chosen, sampler)?;
+            let trusted = if rule.adaptive && chosen.is_empty() {
+                self.pick_trusted(id, needs, sampler)
+            } else {
+                None
+            };
+            let i = match trusted {
+                Some(i) => i,
+                None => self.pick(id, ordinal, needs, &taken, &chosen, sampler)?,
+            };
             let (device, record) = self.ranked(&sampler.weights, i)?;
             if rule.adaptive && chosen.is_empty() {
                 alone = self.solo_eligible(record);
@@ -274,9 +289,8 @@ impl Ledger {
         let placed = sampler.placed.entry(i).or_insert(0);
         *placed += 1;
         let free = effective_slots(record).saturating_sub(record.running.saturating_add(*placed));
-        sampler
-            .weights
-            .set(i, reputation_factor(record) * u64::from(free));
+        let weight = self.weight_with_free(record, free);
+        sampler.weights.set(i, weight);
         *budget = budget.saturating_sub(1);
         self.events.push(Event::Assigned {
             task: id,
@@ -308,7 +322,30 @@ impl Ledger {
             let clash = taken.contains(&record.owner)
                 || record.pool.is_some_and(|p| taken.contains(&p))
                 || replicas.iter().any(|r| r.device == device);
-            if !clash && sampler.weights.weight(i) > 0 && needs.met_by(record) {
+            if !clash && sampler.weights.weight(i).all > 0 && needs.met_by(record) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Draws the device that runs an adaptive task's first replica from
+    /// those trusted to run it alone, weighted as every draw is, while
+    /// any of them has a free slot: a task that lands on any other device
+    /// needs every replica its rule names, so drawing from every device
+    /// spends replicas wherever trusted ones had room (docs/DESIGN.md §5.5).
+    /// `None` if no trusted device is free or meets the job's needs; the
+    /// caller then draws from every device.
+    fn pick_trusted(&self, id: TaskId, needs: &Needs, sampler: &Sampler) -> Option<usize> {
+        let total = sampler.weights.trusted_total();
+        if total == 0 {
+            return None;
+        }
+        for attempt in 0..ATTEMPTS {
+            let target = self.draw(b"trusted", &id, attempt, total);
+            let i = sampler.weights.find_trusted(target)?;
+            let (_, record) = self.ranked(&sampler.weights, i)?;
+            if needs.met_by(record) {
                 return Some(i);
             }
         }

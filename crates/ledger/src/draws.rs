@@ -2,7 +2,10 @@
 //! date from what changed rather than rebuilt for each block.
 //!
 //! A device's weight (docs/DESIGN.md §5.2) is its reputation factor times
-//! its free slots, or zero while it takes no work. It changes only when
+//! its free slots, or zero while it takes no work. The index keeps two
+//! columns of weights over the same ranks: every device's, and only those
+//! of devices trusted to run alone (docs/DESIGN.md §5.5), from which the
+//! first replica of an adaptive task is drawn. A weight changes only when
 //! the device's record changes, when the chain's height passes a point
 //! that lapses or restores its availability (a jail term ends, its
 //! attestation expires, it has been silent too long), or when the
@@ -40,12 +43,14 @@ const NEVER: u64 = u64::MAX;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DrawIndex(Option<Arc<Weights>>);
 
-/// The parameters availability depends on: weights computed under others
-/// are rebuilt.
+/// The parameters availability and trust depend on: weights computed
+/// under others are rebuilt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Basis {
     offline_after: u64,
     min_stake: Amount,
+    solo_min_successes: u32,
+    solo_min_score_ppm: u32,
 }
 
 impl Basis {
@@ -56,56 +61,39 @@ impl Basis {
                 .offline_after_epochs
                 .saturating_mul(ledger.params.epoch_blocks),
             min_stake: ledger.params.min_device_stake,
+            solo_min_successes: ledger.params.solo_min_successes,
+            solo_min_score_ppm: ledger.params.solo_min_score_ppm,
         }
     }
 }
 
-/// Every device's draw weight in key order, with the exact prefix sums a
-/// weighted draw needs.
-#[derive(Clone, Debug)]
-pub(crate) struct Weights {
-    basis: Basis,
-    /// Each device's place in the device map's storage, by rank (its
-    /// position in key order). Shared by clones until a device is added.
-    places: Arc<Vec<usize>>,
-    /// Each device's rank, by place.
-    ranks: Arc<Vec<usize>>,
+/// A device's draw weights: among every device, and among those trusted
+/// to run alone (zero for any other).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Weight {
+    pub all: u64,
+    pub trusted: u64,
+}
+
+/// One column of weights by rank, with the exact prefix sums a weighted
+/// draw needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Column {
     weights: Vec<u64>,
     /// Fenwick tree (1-based) over the block sums of `weights`.
     blocks: Vec<u64>,
     total: u64,
-    /// By rank: the height at which the device's weight must be computed
-    /// again though its record has not changed ([`NEVER`] if none).
-    recheck: Vec<u64>,
-    /// Per block: a height no later than the earliest `recheck` in it.
-    due: Vec<u64>,
 }
 
-impl Weights {
-    /// The sum of every weight.
-    pub(crate) fn total(&self) -> u64 {
-        self.total
-    }
-
-    /// The number of devices (ranks).
-    fn len(&self) -> usize {
-        self.weights.len()
-    }
-
-    /// The weight of the device at rank `i`.
-    pub(crate) fn weight(&self, i: usize) -> u64 {
+impl Column {
+    fn weight(&self, i: usize) -> u64 {
         self.weights.get(i).copied().unwrap_or(0)
     }
 
-    /// The place in the device map's storage of the device at rank `i`.
-    pub(crate) fn place(&self, i: usize) -> Option<usize> {
-        self.places.get(i).copied()
-    }
-
-    /// The rank of the device whose cumulative weight range holds
-    /// `target` (`target < total`): the first whose cumulative weight
-    /// exceeds it, as with any exact prefix-sum structure.
-    pub(crate) fn find(&self, mut target: u64) -> Option<usize> {
+    /// The rank whose cumulative weight range holds `target` (`target <
+    /// total`): the first whose cumulative weight exceeds it, as with any
+    /// exact prefix-sum structure.
+    fn find(&self, mut target: u64) -> Option<usize> {
         let n = self.blocks.len().saturating_sub(1);
         let mut block = 0usize;
         let mut step = n.next_power_of_two();
@@ -130,12 +118,14 @@ impl Weights {
         None
     }
 
-    /// Sets the weight of the device at rank `i`.
-    pub(crate) fn set(&mut self, i: usize, new: u64) {
+    fn set(&mut self, i: usize, new: u64) {
         let Some(w) = self.weights.get_mut(i) else {
             return;
         };
         let old = std::mem::replace(w, new);
+        if old == new {
+            return;
+        }
         self.total = self.total.wrapping_add(new).wrapping_sub(old);
         let mut j = i / BLOCK + 1;
         while j < self.blocks.len() {
@@ -144,19 +134,7 @@ impl Weights {
         }
     }
 
-    /// Sets the weight and recheck height of the device at rank `i`.
-    fn refresh(&mut self, i: usize, (weight, recheck): (u64, u64)) {
-        self.set(i, weight);
-        if let Some(r) = self.recheck.get_mut(i) {
-            *r = recheck;
-        }
-        if let Some(due) = self.due.get_mut(i / BLOCK) {
-            *due = (*due).min(recheck);
-        }
-    }
-
-    /// The block sums' Fenwick tree, the total and the due heights, from
-    /// `weights` and `recheck`.
+    /// The block sums' Fenwick tree and the total, from `weights`.
     fn sum_up(&mut self) {
         let sums: Vec<u64> = self
             .weights
@@ -175,6 +153,92 @@ impl Weights {
         }
         self.blocks = blocks;
         self.total = sums.iter().fold(0u64, |a, w| a.wrapping_add(*w));
+    }
+}
+
+/// Every device's draw weights in key order, with the exact prefix sums a
+/// weighted draw needs.
+#[derive(Clone, Debug)]
+pub(crate) struct Weights {
+    basis: Basis,
+    /// Each device's place in the device map's storage, by rank (its
+    /// position in key order). Shared by clones until a device is added.
+    places: Arc<Vec<usize>>,
+    /// Each device's rank, by place.
+    ranks: Arc<Vec<usize>>,
+    /// Every device's weight.
+    all: Column,
+    /// The weights of devices trusted to run alone; zero for the others.
+    trusted: Column,
+    /// By rank: the height at which the device's weight must be computed
+    /// again though its record has not changed ([`NEVER`] if none).
+    recheck: Vec<u64>,
+    /// Per block: a height no later than the earliest `recheck` in it.
+    due: Vec<u64>,
+}
+
+impl Weights {
+    /// The sum of every weight.
+    pub(crate) fn total(&self) -> u64 {
+        self.all.total
+    }
+
+    /// The sum of the trusted devices' weights.
+    pub(crate) fn trusted_total(&self) -> u64 {
+        self.trusted.total
+    }
+
+    /// The number of devices (ranks).
+    fn len(&self) -> usize {
+        self.all.weights.len()
+    }
+
+    /// The weights of the device at rank `i`.
+    pub(crate) fn weight(&self, i: usize) -> Weight {
+        Weight {
+            all: self.all.weight(i),
+            trusted: self.trusted.weight(i),
+        }
+    }
+
+    /// The place in the device map's storage of the device at rank `i`.
+    pub(crate) fn place(&self, i: usize) -> Option<usize> {
+        self.places.get(i).copied()
+    }
+
+    /// The rank a draw of `target` (below [`Weights::total`]) lands on.
+    pub(crate) fn find(&self, target: u64) -> Option<usize> {
+        self.all.find(target)
+    }
+
+    /// The rank a draw of `target` (below [`Weights::trusted_total`])
+    /// among the trusted devices lands on.
+    pub(crate) fn find_trusted(&self, target: u64) -> Option<usize> {
+        self.trusted.find(target)
+    }
+
+    /// Sets the weights of the device at rank `i`.
+    pub(crate) fn set(&mut self, i: usize, new: Weight) {
+        self.all.set(i, new.all);
+        self.trusted.set(i, new.trusted);
+    }
+
+    /// Sets the weight and recheck height of the device at rank `i`.
+    fn refresh(&mut self, i: usize, (weight, recheck): (Weight, u64)) {
+        self.set(i, weight);
+        if let Some(r) = self.recheck.get_mut(i) {
+            *r = recheck;
+        }
+        if let Some(due) = self.due.get_mut(i / BLOCK) {
+            *due = (*due).min(recheck);
+        }
+    }
+
+    /// The columns' prefix sums and the due heights, from the weights and
+    /// `recheck`.
+    fn sum_up(&mut self) {
+        self.all.sum_up();
+        self.trusted.sum_up();
         self.due = self
             .recheck
             .chunks(BLOCK)
@@ -193,23 +257,35 @@ impl Weights {
         self.basis == fresh.basis
             && self.places == fresh.places
             && self.ranks == fresh.ranks
-            && self.weights == fresh.weights
-            && self.blocks == fresh.blocks
-            && self.total == fresh.total
+            && self.all == fresh.all
+            && self.trusted == fresh.trusted
             && self.recheck == fresh.recheck
             && due_ok
     }
 }
 
 impl Ledger {
-    /// The draw weight of `device` now, and the height at which it must be
+    /// The draw weights of an available `device` with `free` slots: its
+    /// reputation factor times its free slots, in the trusted column too
+    /// if it may run alone.
+    pub(crate) fn weight_with_free(&self, device: &Device, free: u32) -> Weight {
+        let all = reputation_factor(device) * u64::from(free);
+        Weight {
+            all,
+            trusted: if self.solo_eligible(device) { all } else { 0 },
+        }
+    }
+
+    /// The draw weights of `device` now, and the height at which it must be
     /// computed again if its record does not change before.
-    fn draw_weight(&self, device: &Device, basis: Basis) -> (u64, u64) {
+    fn draw_weight(&self, device: &Device, basis: Basis) -> (Weight, u64) {
         let weight = if self.available(device) {
-            reputation_factor(device)
-                * u64::from(effective_slots(device).saturating_sub(device.running))
+            self.weight_with_free(
+                device,
+                effective_slots(device).saturating_sub(device.running),
+            )
         } else {
-            0
+            Weight::default()
         };
         let h = self.height.0;
         let jail_ends = match device.status {
@@ -238,19 +314,27 @@ impl Ledger {
         let mut w = Weights {
             basis,
             ranks: Arc::new(ranks_of(&places)),
-            weights: Vec::with_capacity(places.len()),
+            all: Column {
+                weights: Vec::with_capacity(places.len()),
+                ..Column::default()
+            },
+            trusted: Column {
+                weights: Vec::with_capacity(places.len()),
+                ..Column::default()
+            },
             recheck: Vec::with_capacity(places.len()),
             places: Arc::new(places),
-            blocks: Vec::new(),
-            total: 0,
             due: Vec::new(),
         };
         for &place in w.places.iter() {
             let (weight, recheck) = self
                 .devices
                 .at(place)
-                .map_or((0, NEVER), |(_, d)| self.draw_weight(d, basis));
-            w.weights.push(weight);
+                .map_or((Weight::default(), NEVER), |(_, d)| {
+                    self.draw_weight(d, basis)
+                });
+            w.all.weights.push(weight.all);
+            w.trusted.weights.push(weight.trusted);
             w.recheck.push(recheck);
         }
         w.sum_up();
@@ -284,16 +368,20 @@ impl Ledger {
             // the new devices are weighed below with the changed ones.
             let known = w.ranks.len();
             let order: Vec<usize> = self.devices.places().collect();
-            let mut weights = Vec::with_capacity(order.len());
+            let mut all = Vec::with_capacity(order.len());
+            let mut trusted = Vec::with_capacity(order.len());
             let mut recheck = Vec::with_capacity(order.len());
             for &place in &order {
                 let old = w.ranks.get(place).copied();
-                weights.push(old.map_or(0, |r| w.weight(r)));
+                let weight = old.map_or(Weight::default(), |r| w.weight(r));
+                all.push(weight.all);
+                trusted.push(weight.trusted);
                 recheck.push(old.and_then(|r| w.recheck.get(r).copied()).unwrap_or(NEVER));
             }
             w.ranks = Arc::new(ranks_of(&order));
             w.places = Arc::new(order);
-            w.weights = weights;
+            w.all.weights = all;
+            w.trusted.weights = trusted;
             w.recheck = recheck;
             w.sum_up();
             places.extend(known..w.ranks.len());
@@ -388,24 +476,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Weights over `weights` (every device at its own place).
-    fn weights(weights: &[u64]) -> Weights {
-        let places: Vec<usize> = (0..weights.len()).collect();
-        let mut w = Weights {
-            basis: Basis {
-                offline_after: 0,
-                min_stake: Amount(0),
-            },
-            ranks: Arc::new(ranks_of(&places)),
-            places: Arc::new(places),
+    /// A column over `weights`.
+    fn column(weights: &[u64]) -> Column {
+        let mut c = Column {
             weights: weights.to_vec(),
-            blocks: Vec::new(),
-            total: 0,
-            recheck: vec![NEVER; weights.len()],
-            due: Vec::new(),
+            ..Column::default()
         };
-        w.sum_up();
-        w
+        c.sum_up();
+        c
     }
 
     /// The device a draw of `target` lands on, by walking every weight.
@@ -429,10 +507,10 @@ mod tests {
             targets in proptest::collection::vec(any::<u64>(), 1..50),
         ) {
             let mut model = initial.clone();
-            let mut w = weights(&initial);
-            let step = |w: &Weights, model: &[u64]| -> Result<(), TestCaseError> {
+            let mut w = column(&initial);
+            let step = |w: &Column, model: &[u64]| -> Result<(), TestCaseError> {
                 let total: u64 = model.iter().sum();
-                prop_assert_eq!(w.total(), total);
+                prop_assert_eq!(w.total, total);
                 for t in &targets {
                     let target = if total == 0 { 0 } else { t % total };
                     let expected = if total == 0 { None } else { walk(model, target) };

@@ -57,6 +57,11 @@ enum Op {
     Heartbeat {
         who: usize,
     },
+    /// The governor changes what availability and trust to run alone
+    /// depend on.
+    Govern {
+        setting: u8,
+    },
     Idle,
 }
 
@@ -86,6 +91,7 @@ fn op() -> impl Strategy<Value = Op> {
             active
         }),
         (0..5usize).prop_map(|who| Op::Heartbeat { who }),
+        (0..4u8).prop_map(|setting| Op::Govern { setting }),
         Just(Op::Idle),
     ]
 }
@@ -113,6 +119,9 @@ fn world() -> World {
     params.offline_after_epochs = 2;
     params.jail_after_misses = 1;
     params.jail_blocks = 3;
+    // A short record to run alone, so devices gain and lose that trust.
+    params.solo_min_successes = 2;
+    params.solo_min_score_ppm = 600_000;
     let mut chain = Chain::with_params(&accounts, params);
     let mut devices = Vec::new();
     for i in 0..8 {
@@ -176,6 +185,16 @@ impl World {
                 // Device i belongs to person i % 5.
                 devices: self.devices.iter().skip(*who).step_by(5).copied().collect(),
             },
+            Op::Govern { setting } => {
+                let mut params = self.chain.ledger.params().clone();
+                let s = usize::from(*setting);
+                params.solo_min_successes = [2, 1, 4, 2][s % 4];
+                params.solo_min_score_ppm = [600_000, 500_000, 600_000, 900_000][s % 4];
+                params.offline_after_epochs = [2, 2, 3, 2][s % 4];
+                let governor = key("governor");
+                let params = Box::new(params);
+                return Some(self.chain.tx(&governor, Call::SetParams { params }));
+            }
             Op::Idle => return None,
         };
         let who = match op {
@@ -188,7 +207,7 @@ impl World {
             | Op::Retire { who, .. }
             | Op::Pause { who, .. }
             | Op::Heartbeat { who } => *who,
-            Op::Idle => 0,
+            Op::Govern { .. } | Op::Idle => 0,
         };
         if let Op::Submit { .. } = op {
             let nonce = self

@@ -612,6 +612,43 @@ fn trusted_devices_run_alone_under_spot_checks() {
 }
 
 #[test]
+fn adaptive_tasks_go_first_to_trusted_devices_while_they_have_room() {
+    let (mut chain, consumer) = honest_devices(6, 100_000_000);
+    chain.submit(&consumer, 120, Verification::replicated(3), 1);
+    chain.run_until_idle(2_000);
+    let trusted: Vec<DeviceId> = chain.devices.iter().map(|d| d.id).collect();
+    // Six newcomers with no record: each may hold one task, and a task
+    // whose first replica lands on one needs all three replicas.
+    for i in 0..6 {
+        chain.register(
+            &key(&format!("o{i}")),
+            &format!("new{i}"),
+            Behaviour::Honest,
+            1_000,
+        );
+    }
+    // Fewer tasks than the trusted devices have free slots (6 × 8).
+    let job = chain.submit(&consumer, 40, Verification::adaptive(100_000), 1);
+    chain.run_until_idle(2_000);
+    assert_eq!(chain.ledger.job(&job).unwrap().accepted, 40);
+    let mut first: std::collections::BTreeMap<u32, (DeviceId, bool)> = Default::default();
+    for e in &chain.events {
+        if let Event::Assigned { task, device, solo } = e
+            && task.job == job
+        {
+            first.entry(task.index).or_insert((*device, *solo));
+        }
+    }
+    assert_eq!(first.len(), 40);
+    for (index, (device, solo)) in first {
+        assert!(
+            solo && trusted.contains(&device),
+            "task {index} started on {device:?} (solo: {solo}) while trusted devices had room"
+        );
+    }
+}
+
+#[test]
 fn a_recycled_event_list_is_refilled_and_changes_nothing() {
     let (mut plain, consumer) = honest_devices(6, 100_000_000);
     let (mut recycling, _) = honest_devices(6, 100_000_000);
