@@ -2,9 +2,8 @@
 //! every signature checked, on a chain of 2,000 devices, under replication 3
 //! and under adaptive replication. Reports tasks settled (verified results)
 //! per second, next to the cost of only verifying the same blocks'
-//! signatures (the baseline measured in the same run). Then what an empty
-//! block, and one that starts a small job, cost on a chain of 157,000
-//! devices, next to one Merkle root over that many leaves.
+//! signatures (the baseline measured in the same run). What a block costs
+//! on a chain of 157,000 devices is the `idle` bench.
 //!
 //! Run: `cargo bench -p verigrid-ledger --bench settle`
 #![allow(
@@ -15,224 +14,16 @@
     clippy::cast_possible_truncation
 )]
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::{CHAIN, DEVICES, Node, Trusting, assigned, chain, submit_job};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use verigrid_ledger::{BlockInput, Event, Genesis, Ledger};
-use verigrid_types::codec::{Bytes, Decode, Encode};
-use verigrid_types::device::{
-    AttestationFailure, AttestationSummary, AttestationVerifier, Capabilities, Evidence,
-    EvidenceFormat, Platform, SecurityLevel, VerifyRequest, registration_challenge,
-};
-use verigrid_types::job::{Inputs, JobKind, JobSpec, Limits, Requirements, Verification};
-use verigrid_types::merkle;
-use verigrid_types::params::Params;
-use verigrid_types::tx::{Call, Commit, Reveal, SignedTx, Signer, Tx, commitment};
-use verigrid_types::{
-    AccountId, Amount, DeviceId, Domain, Hash, Height, SecretKey, TaskId, Timestamp, blob_hash,
-};
-
-const CHAIN: &str = "bench";
-const DEVICES: usize = 2_000;
-
-struct Trusting;
-impl AttestationVerifier for Trusting {
-    fn verify(
-        &self,
-        e: &Evidence,
-        _: &VerifyRequest<'_>,
-    ) -> Result<AttestationSummary, AttestationFailure> {
-        AttestationSummary::decode(&e.parts[0].0).map_err(|e| AttestationFailure(e.to_string()))
-    }
-}
-
-struct Node {
-    ledger: Ledger,
-    parent: Hash,
-    keys: BTreeMap<DeviceId, (SecretKey, u64)>,
-    owners: Vec<(SecretKey, u64)>,
-    committed: BTreeMap<TaskId, Vec<DeviceId>>,
-}
-
-impl Node {
-    fn input(&self, txs: Vec<SignedTx>) -> BlockInput {
-        let height = self.ledger.height().plus(1);
-        BlockInput {
-            height,
-            time: Timestamp(self.ledger.time().0 + 1000),
-            randomness: Hash::of(Domain::Draw, &[&height.0.to_le_bytes()]),
-            parent: self.parent,
-            proposer: AccountId([9; 32]),
-            txs,
-        }
-    }
-
-    fn apply(&mut self, txs: Vec<SignedTx>) -> Vec<Event> {
-        let input = self.input(txs);
-        let out = self.ledger.apply_block(&input, &Trusting).unwrap();
-        self.parent = out.state_root;
-        out.events
-    }
-
-    fn device_tx(&mut self, device: DeviceId, call: Call) -> SignedTx {
-        let (key, nonce) = self.keys.get_mut(&device).unwrap();
-        let tx = Tx {
-            signer: Signer::Device(device),
-            nonce: *nonce,
-            fee: Amount(1),
-            call,
-        };
-        *nonce += 1;
-        tx.sign(CHAIN, key)
-    }
-
-    fn commits(&mut self, assigned: &[(TaskId, DeviceId)]) -> Vec<SignedTx> {
-        let mut by_device: BTreeMap<DeviceId, Vec<Commit>> = BTreeMap::new();
-        for (task, device) in assigned {
-            let out = blob_hash(&task.encode());
-            by_device.entry(*device).or_default().push(Commit {
-                task: *task,
-                commitment: commitment(&out, &[7; 32], device),
-            });
-        }
-        by_device
-            .into_iter()
-            .map(|(d, commits)| self.device_tx(d, Call::CommitResults { commits }))
-            .collect()
-    }
-
-    fn reveals(&mut self, assigned: &[(TaskId, DeviceId)]) -> Vec<SignedTx> {
-        let mut by_device: BTreeMap<DeviceId, Vec<Reveal>> = BTreeMap::new();
-        for (task, device) in assigned {
-            by_device.entry(*device).or_default().push(Reveal {
-                task: *task,
-                output_hash: blob_hash(&task.encode()),
-                salt: [7; 32],
-                output: None,
-            });
-        }
-        by_device
-            .into_iter()
-            .map(|(d, reveals)| self.device_tx(d, Call::RevealResults { reveals }))
-            .collect()
-    }
-}
-
-fn assigned(events: &[Event]) -> Vec<(TaskId, DeviceId)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Assigned { task, device, .. } => Some((*task, *device)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A chain of `devices` registered devices (each its own owner's, with
-/// 64 slots), all registered in one block.
-fn chain(devices: usize, adaptive: bool) -> Node {
-    let governor = SecretKey::from_label("governor");
-    let consumer = SecretKey::from_label("consumer");
-    let mut params = Params::new(governor.account());
-    params.base_fee = Amount(1);
-    params.commit_blocks = 50;
-    params.reveal_blocks = 50;
-    if !adaptive {
-        params.solo_min_successes = u32::MAX;
-    }
-    let owners: Vec<SecretKey> = (0..devices)
-        .map(|i| SecretKey::from_label(&format!("o{i}")))
-        .collect();
-    let mut accounts: Vec<(AccountId, Amount)> = owners
-        .iter()
-        .map(|o| (o.account(), Amount(1_000_000)))
-        .collect();
-    accounts.push((consumer.account(), Amount(1 << 50)));
-    let genesis = Genesis {
-        chain_id: CHAIN.into(),
-        params,
-        accounts,
-        time: Timestamp(1_795_478_400_000),
-    };
-    let mut node = Node {
-        ledger: Ledger::new(&genesis).unwrap(),
-        parent: Hash::ZERO,
-        keys: BTreeMap::new(),
-        owners: owners.into_iter().map(|o| (o, 0)).collect(),
-        committed: BTreeMap::new(),
-    };
-    node.apply(vec![]);
-    let anchor = node.ledger.recent_block(Height(0)).unwrap();
-    let mut txs = Vec::new();
-    for i in 0..devices {
-        let dkey = SecretKey::from_label(&format!("d{i}"));
-        let (owner, nonce) = &mut node.owners[i];
-        let challenge =
-            registration_challenge(CHAIN, &owner.account(), &dkey.device_key(), &anchor);
-        let summary = AttestationSummary {
-            platform: Platform::Android,
-            security_level: SecurityLevel::TrustedEnvironment,
-            key: dkey.device_key(),
-            challenge: Bytes(challenge.0.to_vec()),
-            verified_boot: true,
-            device_locked: true,
-            patch_level: 202_610,
-            app_digests: vec![],
-            serials: vec![],
-        };
-        let call = Call::RegisterDevice {
-            evidence: Evidence {
-                format: EvidenceFormat::AndroidKeyChain,
-                parts: vec![Bytes(summary.encode())],
-            },
-            key: dkey.device_key(),
-            capabilities: Capabilities {
-                slots: 64,
-                ..Capabilities::default()
-            },
-            pool: None,
-            anchor: Height(0),
-            stake: Amount(10_000),
-        };
-        let tx = Tx {
-            signer: Signer::Account(owner.account()),
-            nonce: *nonce,
-            fee: Amount(1),
-            call,
-        };
-        *nonce += 1;
-        txs.push(tx.sign(CHAIN, owner));
-        node.keys.insert(dkey.device_key().device_id(), (dkey, 0));
-    }
-    node.apply(txs);
-    node
-}
-
-/// The consumer's first job, of `count` tasks under `verification`.
-fn submit_job(count: u32, verification: Verification) -> SignedTx {
-    let consumer = SecretKey::from_label("consumer");
-    let spec = JobSpec {
-        kind: JobKind::Wasm,
-        program: blob_hash(b"m"),
-        inputs: Inputs::Indexed {
-            blob: blob_hash(b"i"),
-            count,
-        },
-        limits: Limits::default(),
-        verification,
-        requirements: Requirements::default(),
-        reward: Amount(1),
-        deadline: Height(1_000_000),
-    };
-    let escrow = spec.max_cost().unwrap();
-    Tx {
-        signer: Signer::Account(consumer.account()),
-        nonce: 0,
-        fee: Amount(1),
-        call: Call::SubmitJob { spec, escrow },
-    }
-    .sign(CHAIN, &consumer)
-}
+use verigrid_ledger::{BlockInput, Event};
+use verigrid_types::job::Verification;
+use verigrid_types::tx::{SignedTx, Signer};
+use verigrid_types::{DeviceId, Domain, Hash, TaskId, Timestamp};
 
 /// A chain whose devices have built enough record to hold many tasks, and
 /// whose last block assigned a full round of work.
@@ -355,64 +146,9 @@ fn round(c: &mut Criterion, name: &str, adaptive: bool) {
     group.finish();
 }
 
-/// Devices on the chain [`idle`] measures: the real network's size.
-const NETWORK: usize = 157_000;
-
-/// What a block costs for the size of the state alone: an empty block, and
-/// one that starts a small job, on a chain of [`NETWORK`] registered
-/// devices and as many accounts, against
-/// the baseline of one Merkle root over [`NETWORK`] leaves (what every
-/// block paid for the devices alone while state roots were rebuilt from
-/// scratch).
-fn idle(c: &mut Criterion) {
-    let node = chain(NETWORK, false);
-    let mut group = c.benchmark_group("idle_block_157k_devices");
-    group.sample_size(10);
-    group.bench_function("empty_block", |b| {
-        b.iter_batched(
-            || (node.ledger.clone(), node.input(Vec::new())),
-            |(mut ledger, input)| {
-                ledger.apply_block(&input, &Trusting).unwrap();
-                ledger
-            },
-            BatchSize::LargeInput,
-        );
-    });
-    // What a validator pays to keep the state after each block: a clone.
-    group.bench_function("clone_state", |b| b.iter(|| node.ledger.clone()));
-    // A block that starts a job of 64 tasks under replication 3: the
-    // ledger draws 192 devices out of the whole network.
-    let submit = submit_job(64, Verification::replicated(3));
-    group.bench_function("block_starting_a_64_task_job", |b| {
-        b.iter_batched(
-            || (node.ledger.clone(), node.input(vec![submit.clone()])),
-            |(mut ledger, input)| {
-                let out = ledger.apply_block(&input, &Trusting).unwrap();
-                assert_eq!(
-                    out.events
-                        .iter()
-                        .filter(|e| matches!(e, Event::Assigned { .. }))
-                        .count(),
-                    192
-                );
-                ledger
-            },
-            BatchSize::LargeInput,
-        );
-    });
-    group.bench_function("baseline_one_root_over_157k_leaves", |b| {
-        let leaves: Vec<Hash> = (0..NETWORK as u64)
-            .map(|i| Hash::of(Domain::Draw, &[&i.to_le_bytes()]))
-            .collect();
-        b.iter(|| merkle::root(&leaves));
-    });
-    group.finish();
-}
-
 fn settle(c: &mut Criterion) {
     round(c, "settle_replicated_3", false);
     round(c, "settle_adaptive", true);
-    idle(c);
 }
 
 criterion_group!(benches, settle);
