@@ -19,6 +19,17 @@ use crate::records::{Device, DeviceStatus, Phase, Replica, Task};
 /// Draws per replica before giving up on a task for this block.
 const ATTEMPTS: u64 = 24;
 
+/// Which replica of which task a draw is for.
+#[derive(Clone, Copy)]
+struct Draw {
+    id: TaskId,
+    /// The replica's position in the task's list.
+    ordinal: u64,
+    /// The first replica of an adaptive task: drawn from the devices
+    /// trusted to run alone while any has room ([`Ledger::pick_trusted`]).
+    trusted_first: bool,
+}
+
 /// The first replicas of a new task, chosen before any is placed, and
 /// their devices' ranks in the draw index.
 struct Plan {
@@ -190,14 +201,12 @@ impl Ledger {
                 .collect();
             let ordinal = task.replicas.len() as u64;
             let first_of_solo = task.solo && task.replicas.is_empty();
-            let trusted = if first_of_solo {
-                self.pick_trusted(id, &needs, sampler)
-            } else {
-                None
+            let draw = Draw {
+                id,
+                ordinal,
+                trusted_first: first_of_solo,
             };
-            let Some(i) =
-                trusted.or_else(|| self.pick(id, ordinal, &needs, &taken, &task.replicas, sampler))
-            else {
+            let Some(i) = self.pick(draw, &needs, &taken, &task.replicas, sampler) else {
                 break;
             };
             let Some((device, record)) = self.ranked(&sampler.weights, i) else {
@@ -244,16 +253,12 @@ impl Ledger {
             if chosen.len() >= budget {
                 return None;
             }
-            let ordinal = chosen.len() as u64;
-            let trusted = if rule.adaptive && chosen.is_empty() {
-                self.pick_trusted(id, needs, sampler)
-            } else {
-                None
+            let draw = Draw {
+                id,
+                ordinal: chosen.len() as u64,
+                trusted_first: rule.adaptive && chosen.is_empty(),
             };
-            let i = match trusted {
-                Some(i) => i,
-                None => self.pick(id, ordinal, needs, &taken, &chosen, sampler)?,
-            };
+            let i = self.pick(draw, needs, &taken, &chosen, sampler)?;
             let (device, record) = self.ranked(&sampler.weights, i)?;
             if rule.adaptive && chosen.is_empty() {
                 alone = self.solo_eligible(record);
@@ -299,18 +304,25 @@ impl Ledger {
         });
     }
 
-    /// Draws a device for replica `ordinal` of task `id`: weighted by
-    /// reputation and free slots, never a second replica of the same
-    /// device, owner or pool, and only one that meets the job's needs.
+    /// Draws a device for a replica ([`Draw`]): weighted by reputation
+    /// and free slots, never a second replica of the same device, owner or
+    /// pool, and only one that meets the job's needs.
     fn pick(
         &self,
-        id: TaskId,
-        ordinal: u64,
+        draw: Draw,
         needs: &Needs,
         taken: &[AccountId],
         replicas: &[Replica],
         sampler: &Sampler,
     ) -> Option<usize> {
+        let Draw {
+            id,
+            ordinal,
+            trusted_first,
+        } = draw;
+        if trusted_first && let Some(i) = self.pick_trusted(id, needs, sampler) {
+            return Some(i);
+        }
         let total = sampler.weights.total();
         if total == 0 {
             return None;
@@ -333,7 +345,7 @@ impl Ledger {
     /// those trusted to run it alone, weighted as every draw is, while
     /// any of them has a free slot: a task that lands on any other device
     /// needs every replica its rule names, so drawing from every device
-    /// spends replicas wherever trusted ones had room (docs/DESIGN.md §5.5).
+    /// spends replicas wherever trusted ones had room (docs/DESIGN.md §5.2).
     /// `None` if no trusted device is free or meets the job's needs; the
     /// caller then draws from every device.
     fn pick_trusted(&self, id: TaskId, needs: &Needs, sampler: &Sampler) -> Option<usize> {
