@@ -649,6 +649,40 @@ fn adaptive_tasks_go_first_to_trusted_devices_while_they_have_room() {
 }
 
 #[test]
+fn newcomers_earn_a_record_under_adaptive_work_alone() {
+    let (mut chain, consumer) = honest_devices(6, 100_000_000);
+    chain.submit(&consumer, 120, Verification::replicated(3), 1);
+    chain.run_until_idle(2_000);
+    let newcomers: Vec<DeviceId> = (0..6)
+        .map(|i| {
+            chain.register(
+                &key(&format!("o{i}")),
+                &format!("new{i}"),
+                Behaviour::Honest,
+                1_000,
+            )
+        })
+        .collect();
+    // Only small adaptive jobs from now on, which trusted devices always
+    // have room for: newcomers get work only as spot checkers. That is
+    // slow (one to three agreeing results each over these 1,200 tasks,
+    // against about a hundred when first replicas were drawn from every
+    // device and each one a newcomer won took three replicas), but it is
+    // never none.
+    for _ in 0..60 {
+        chain.submit(&consumer, 20, Verification::adaptive(100_000), 1);
+        chain.run_until_idle(3_000);
+    }
+    for d in &newcomers {
+        let r = chain.ledger.device(d).unwrap().reputation;
+        assert!(
+            r.alpha > 0 && r.beta == 0,
+            "newcomer {d:?} earned no record: {r:?}"
+        );
+    }
+}
+
+#[test]
 fn a_recycled_event_list_is_refilled_and_changes_nothing() {
     let (mut plain, consumer) = honest_devices(6, 100_000_000);
     let (mut recycling, _) = honest_devices(6, 100_000_000);
