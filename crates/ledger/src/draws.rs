@@ -71,7 +71,9 @@ impl Basis {
 /// to run alone (zero for any other).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Weight {
+    /// Reputation factor times free slots; zero while it takes no work.
     pub all: u64,
+    /// `all` if the device may run a task alone, else zero.
     pub trusted: u64,
 }
 
@@ -118,6 +120,7 @@ impl Column {
         None
     }
 
+    /// Sets the weight at rank `i`, and the sums over it.
     fn set(&mut self, i: usize, new: u64) {
         let Some(w) = self.weights.get_mut(i) else {
             return;
