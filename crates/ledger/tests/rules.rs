@@ -30,6 +30,30 @@ fn honest_devices(owners: usize, consumer_funds: u64) -> (Chain, verigrid_types:
     (chain, consumer)
 }
 
+/// [`honest_devices`] with a record built by replicated work: each has
+/// enough agreeing results to run alone under adaptive replication.
+fn trusted_devices(owners: usize) -> (Chain, verigrid_types::SecretKey) {
+    let (mut chain, consumer) = honest_devices(owners, 100_000_000);
+    chain.submit(&consumer, 120, Verification::replicated(3), 1);
+    chain.run_until_idle(2_000);
+    (chain, consumer)
+}
+
+/// One honest device with no record for each of the first `n` owners of
+/// [`honest_devices`].
+fn newcomers(chain: &mut Chain, n: usize) -> Vec<DeviceId> {
+    (0..n)
+        .map(|i| {
+            chain.register(
+                &key(&format!("o{i}")),
+                &format!("new{i}"),
+                Behaviour::Honest,
+                1_000,
+            )
+        })
+        .collect()
+}
+
 fn funded() -> (Chain, verigrid_types::SecretKey, verigrid_types::SecretKey) {
     let alice = key("alice");
     let bob = key("bob");
@@ -576,10 +600,7 @@ fn a_device_paused_in_jail_stays_out_after_its_term_until_resumed() {
 
 #[test]
 fn trusted_devices_run_alone_under_spot_checks() {
-    let (mut chain, consumer) = honest_devices(6, 100_000_000);
-    // Build a record with replicated work first.
-    chain.submit(&consumer, 120, Verification::replicated(3), 1);
-    chain.run_until_idle(2_000);
+    let (mut chain, consumer) = trusted_devices(6);
     let job = chain.submit(&consumer, 300, Verification::adaptive(100_000), 1);
     chain.run_until_idle(3_000);
     let j = chain.ledger.job(&job).unwrap();
@@ -613,20 +634,11 @@ fn trusted_devices_run_alone_under_spot_checks() {
 
 #[test]
 fn adaptive_tasks_go_first_to_trusted_devices_while_they_have_room() {
-    let (mut chain, consumer) = honest_devices(6, 100_000_000);
-    chain.submit(&consumer, 120, Verification::replicated(3), 1);
-    chain.run_until_idle(2_000);
+    let (mut chain, consumer) = trusted_devices(6);
     let trusted: Vec<DeviceId> = chain.devices.iter().map(|d| d.id).collect();
     // Six newcomers with no record: each may hold one task, and a task
     // whose first replica lands on one needs all three replicas.
-    for i in 0..6 {
-        chain.register(
-            &key(&format!("o{i}")),
-            &format!("new{i}"),
-            Behaviour::Honest,
-            1_000,
-        );
-    }
+    newcomers(&mut chain, 6);
     // Fewer tasks than the trusted devices have free slots (6 × 8).
     let job = chain.submit(&consumer, 40, Verification::adaptive(100_000), 1);
     chain.run_until_idle(2_000);
@@ -650,19 +662,8 @@ fn adaptive_tasks_go_first_to_trusted_devices_while_they_have_room() {
 
 #[test]
 fn newcomers_earn_a_record_under_adaptive_work_alone() {
-    let (mut chain, consumer) = honest_devices(6, 100_000_000);
-    chain.submit(&consumer, 120, Verification::replicated(3), 1);
-    chain.run_until_idle(2_000);
-    let newcomers: Vec<DeviceId> = (0..6)
-        .map(|i| {
-            chain.register(
-                &key(&format!("o{i}")),
-                &format!("new{i}"),
-                Behaviour::Honest,
-                1_000,
-            )
-        })
-        .collect();
+    let (mut chain, consumer) = trusted_devices(6);
+    let newcomers = newcomers(&mut chain, 6);
     // Only small adaptive jobs from now on, which trusted devices always
     // have room for: newcomers get work only as spot checkers. That is
     // slow (one to three agreeing results each over these 1,200 tasks,
