@@ -25,9 +25,40 @@ struct Draw {
     id: TaskId,
     /// The replica's position in the task's list.
     ordinal: u64,
-    /// The first replica of an adaptive task: drawn from the devices
-    /// trusted to run alone while any has room ([`Ledger::pick_trusted`]).
-    trusted_first: bool,
+    /// Which devices it may land on.
+    pool: Pool,
+}
+
+/// The devices a replica is drawn from (docs/DESIGN.md §5.2).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    /// Every available device.
+    Any,
+    /// The first replica of an adaptive task: the devices trusted to run
+    /// alone while any has room ([`Ledger::pick_trusted`]), else every
+    /// device.
+    TrustedFirst,
+    /// A replica of an adaptive task none of whose counted replicas is
+    /// trusted, while the network has trusted devices: trusted devices
+    /// only, or none this block. Devices without a record never make up an
+    /// adaptive task's replicas by themselves, so fresh colluders cannot
+    /// take over a task when they are the only devices with room (a
+    /// verdict also needs a trusted device on its side, `Ledger::judge`).
+    TrustedOnly,
+}
+
+impl Pool {
+    /// The pool for a further replica of an adaptive task, given whether
+    /// one of its replicas so far is a trusted device and whether any
+    /// device that takes work is trusted (`Weight::anchor`; none while a
+    /// network is new, when adaptive tasks run as plain 2-of-3).
+    fn anchoring(anchored: bool, sampler: &Sampler) -> Self {
+        if anchored || sampler.weights.anchors() == 0 {
+            Self::Any
+        } else {
+            Self::TrustedOnly
+        }
+    }
 }
 
 /// The first replicas of a new task, chosen before any is placed, and
@@ -201,11 +232,14 @@ impl Ledger {
                 .collect();
             let ordinal = task.replicas.len() as u64;
             let first_of_solo = task.solo && task.replicas.is_empty();
-            let draw = Draw {
-                id,
-                ordinal,
-                trusted_first: first_of_solo,
+            let pool = if first_of_solo {
+                Pool::TrustedFirst
+            } else if needs.verification.adaptive {
+                Pool::anchoring(self.anchored(&task.replicas), sampler)
+            } else {
+                Pool::Any
             };
+            let draw = Draw { id, ordinal, pool };
             let Some(i) = self.pick(draw, &needs, &taken, &task.replicas, sampler) else {
                 break;
             };
@@ -249,21 +283,32 @@ impl Ledger {
         let mut devices: Vec<usize> = Vec::with_capacity(want);
         let mut taken: Vec<AccountId> = Vec::with_capacity(2 * want);
         let mut alone = false;
+        // Whether a trusted device is among the replicas chosen so far.
+        let mut anchored = false;
         while chosen.len() < want {
             if chosen.len() >= budget {
                 return None;
             }
+            let pool = match (rule.adaptive, chosen.is_empty()) {
+                (false, _) => Pool::Any,
+                (true, true) => Pool::TrustedFirst,
+                (true, false) => Pool::anchoring(anchored, sampler),
+            };
             let draw = Draw {
                 id,
                 ordinal: chosen.len() as u64,
-                trusted_first: rule.adaptive && chosen.is_empty(),
+                pool,
             };
             let i = self.pick(draw, needs, &taken, &chosen, sampler)?;
             let (device, record) = self.ranked(&sampler.weights, i)?;
-            if rule.adaptive && chosen.is_empty() {
-                alone = self.solo_eligible(record);
-                if !alone {
-                    want = usize::from(rule.replicas).max(1);
+            if rule.adaptive {
+                let trusted = self.solo_eligible(record);
+                anchored |= trusted;
+                if chosen.is_empty() {
+                    alone = trusted;
+                    if !alone {
+                        want = usize::from(rule.replicas).max(1);
+                    }
                 }
             }
             taken.push(record.owner);
@@ -315,13 +360,24 @@ impl Ledger {
         replicas: &[Replica],
         sampler: &Sampler,
     ) -> Option<usize> {
-        let Draw {
-            id,
-            ordinal,
-            trusted_first,
-        } = draw;
-        if trusted_first && let Some(i) = self.pick_trusted(id, needs, sampler) {
-            return Some(i);
+        let Draw { id, ordinal, pool } = draw;
+        let clear = |i: usize| {
+            self.ranked(&sampler.weights, i)
+                .is_some_and(|(device, record)| {
+                    let clash = taken.contains(&record.owner)
+                        || record.pool.is_some_and(|p| taken.contains(&p))
+                        || replicas.iter().any(|r| r.device == device);
+                    !clash && needs.met_by(record)
+                })
+        };
+        match pool {
+            Pool::Any => {}
+            Pool::TrustedFirst => {
+                if let Some(i) = self.pick_trusted(id, ordinal, &clear, sampler) {
+                    return Some(i);
+                }
+            }
+            Pool::TrustedOnly => return self.pick_trusted(id, ordinal, &clear, sampler),
         }
         let total = sampler.weights.total();
         if total == 0 {
@@ -330,34 +386,48 @@ impl Ledger {
         for attempt in 0..ATTEMPTS {
             let target = self.draw(b"assign", &id, (ordinal << 8) | attempt, total);
             let i = sampler.weights.find(target)?;
-            let (device, record) = self.ranked(&sampler.weights, i)?;
-            let clash = taken.contains(&record.owner)
-                || record.pool.is_some_and(|p| taken.contains(&p))
-                || replicas.iter().any(|r| r.device == device);
-            if !clash && sampler.weights.weight(i).all > 0 && needs.met_by(record) {
+            if sampler.weights.weight(i).all > 0 && clear(i) {
                 return Some(i);
             }
         }
         None
     }
 
-    /// Draws the device that runs an adaptive task's first replica from
-    /// those trusted to run it alone, weighted as every draw is, while
-    /// any of them has a free slot: a task that lands on any other device
-    /// needs every replica its rule names, so drawing from every device
-    /// spends replicas wherever trusted ones had room (docs/DESIGN.md §5.2).
-    /// `None` if no trusted device is free or meets the job's needs; the
-    /// caller then draws from every device.
-    fn pick_trusted(&self, id: TaskId, needs: &Needs, sampler: &Sampler) -> Option<usize> {
+    /// Whether one of a task's counted replicas is a device trusted to
+    /// run alone.
+    fn anchored(&self, replicas: &[Replica]) -> bool {
+        replicas.iter().any(|r| {
+            !r.missed
+                && self
+                    .devices
+                    .get(&r.device)
+                    .is_some_and(|d| self.solo_eligible(d))
+        })
+    }
+
+    /// Draws a device for replica `ordinal` of an adaptive task from those
+    /// trusted to run it alone, weighted as every draw is, among those
+    /// `clear` allows. The first replica is drawn so while any trusted
+    /// device has a free slot: a task that lands on any other device needs
+    /// every replica its rule names, so drawing from every device spends
+    /// replicas wherever trusted ones had room (docs/DESIGN.md §5.2).
+    /// `None` if no trusted device is free, clear and meets the job's
+    /// needs.
+    fn pick_trusted(
+        &self,
+        id: TaskId,
+        ordinal: u64,
+        clear: &dyn Fn(usize) -> bool,
+        sampler: &Sampler,
+    ) -> Option<usize> {
         let total = sampler.weights.trusted_total();
         if total == 0 {
             return None;
         }
         for attempt in 0..ATTEMPTS {
-            let target = self.draw(b"trusted", &id, attempt, total);
+            let target = self.draw(b"trusted", &id, (ordinal << 8) | attempt, total);
             let i = sampler.weights.find_trusted(target)?;
-            let (_, record) = self.ranked(&sampler.weights, i)?;
-            if needs.met_by(record) {
+            if clear(i) {
                 return Some(i);
             }
         }

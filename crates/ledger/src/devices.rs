@@ -282,8 +282,9 @@ impl Ledger {
         }
     }
 
-    /// Whether a device may take new work now (ignoring job requirements).
-    pub(crate) fn available(&self, device: &Device) -> bool {
+    /// Whether a device takes new work now, free slots and job
+    /// requirements aside.
+    pub(crate) fn takes_work(&self, device: &Device) -> bool {
         let status_ok = match device.status {
             DeviceStatus::Active => true,
             DeviceStatus::Jailed(until) => until <= self.height,
@@ -297,7 +298,6 @@ impl Ledger {
             && device.attest_deadline > self.height
             && self.height.0.saturating_sub(device.last_seen.0) <= offline_after
             && device.stake >= self.params.min_device_stake
-            && device.running < effective_slots(device)
     }
 
     /// Whether a device's record lets it run a task alone.

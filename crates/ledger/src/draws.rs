@@ -75,6 +75,9 @@ pub(crate) struct Weight {
     pub all: u64,
     /// `all` if the device may run a task alone, else zero.
     pub trusted: u64,
+    /// It may run a task alone and takes work, with a free slot or not:
+    /// an anchor for adaptive tasks (docs/DESIGN.md §5.2).
+    pub anchor: bool,
 }
 
 /// One column of weights by rank, with the exact prefix sums a weighted
@@ -173,6 +176,8 @@ pub(crate) struct Weights {
     all: Column,
     /// The weights of devices trusted to run alone; zero for the others.
     trusted: Column,
+    /// 1 for each device that is an anchor ([`Weight::anchor`]), else 0.
+    anchors: Column,
     /// By rank: the height at which the device's weight must be computed
     /// again though its record has not changed ([`NEVER`] if none).
     recheck: Vec<u64>,
@@ -191,6 +196,11 @@ impl Weights {
         self.trusted.total
     }
 
+    /// How many devices are anchors ([`Weight::anchor`]).
+    pub(crate) fn anchors(&self) -> u64 {
+        self.anchors.total
+    }
+
     /// The number of devices (ranks).
     fn len(&self) -> usize {
         self.all.weights.len()
@@ -201,6 +211,7 @@ impl Weights {
         Weight {
             all: self.all.weight(i),
             trusted: self.trusted.weight(i),
+            anchor: self.anchors.weight(i) > 0,
         }
     }
 
@@ -224,6 +235,7 @@ impl Weights {
     pub(crate) fn set(&mut self, i: usize, new: Weight) {
         self.all.set(i, new.all);
         self.trusted.set(i, new.trusted);
+        self.anchors.set(i, u64::from(new.anchor));
     }
 
     /// Sets the weight and recheck height of the device at rank `i`.
@@ -242,6 +254,7 @@ impl Weights {
     fn sum_up(&mut self) {
         self.all.sum_up();
         self.trusted.sum_up();
+        self.anchors.sum_up();
         self.due = self
             .recheck
             .chunks(BLOCK)
@@ -262,27 +275,30 @@ impl Weights {
             && self.ranks == fresh.ranks
             && self.all == fresh.all
             && self.trusted == fresh.trusted
+            && self.anchors == fresh.anchors
             && self.recheck == fresh.recheck
             && due_ok
     }
 }
 
 impl Ledger {
-    /// The draw weights of an available `device` with `free` slots: its
-    /// reputation factor times its free slots, in the trusted column too
-    /// if it may run alone.
+    /// The draw weights of a `device` that takes work, with `free` slots:
+    /// its reputation factor times its free slots, in the trusted column
+    /// too (and an anchor) if it may run alone.
     pub(crate) fn weight_with_free(&self, device: &Device, free: u32) -> Weight {
         let all = reputation_factor(device) * u64::from(free);
+        let anchor = self.solo_eligible(device);
         Weight {
             all,
-            trusted: if self.solo_eligible(device) { all } else { 0 },
+            trusted: if anchor { all } else { 0 },
+            anchor,
         }
     }
 
     /// The draw weights of `device` now, and the height at which it must be
     /// computed again if its record does not change before.
     fn draw_weight(&self, device: &Device, basis: Basis) -> (Weight, u64) {
-        let weight = if self.available(device) {
+        let weight = if self.takes_work(device) {
             self.weight_with_free(
                 device,
                 effective_slots(device).saturating_sub(device.running),
@@ -325,6 +341,10 @@ impl Ledger {
                 weights: Vec::with_capacity(places.len()),
                 ..Column::default()
             },
+            anchors: Column {
+                weights: Vec::with_capacity(places.len()),
+                ..Column::default()
+            },
             recheck: Vec::with_capacity(places.len()),
             places: Arc::new(places),
             due: Vec::new(),
@@ -338,6 +358,7 @@ impl Ledger {
                 });
             w.all.weights.push(weight.all);
             w.trusted.weights.push(weight.trusted);
+            w.anchors.weights.push(u64::from(weight.anchor));
             w.recheck.push(recheck);
         }
         w.sum_up();
@@ -373,18 +394,21 @@ impl Ledger {
             let order: Vec<usize> = self.devices.places().collect();
             let mut all = Vec::with_capacity(order.len());
             let mut trusted = Vec::with_capacity(order.len());
+            let mut anchors = Vec::with_capacity(order.len());
             let mut recheck = Vec::with_capacity(order.len());
             for &place in &order {
                 let old = w.ranks.get(place).copied();
                 let weight = old.map_or(Weight::default(), |r| w.weight(r));
                 all.push(weight.all);
                 trusted.push(weight.trusted);
+                anchors.push(u64::from(weight.anchor));
                 recheck.push(old.and_then(|r| w.recheck.get(r).copied()).unwrap_or(NEVER));
             }
             w.ranks = Arc::new(ranks_of(&order));
             w.places = Arc::new(order);
             w.all.weights = all;
             w.trusted.weights = trusted;
+            w.anchors.weights = anchors;
             w.recheck = recheck;
             w.sum_up();
             places.extend(known..w.ranks.len());

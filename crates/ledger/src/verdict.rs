@@ -56,6 +56,7 @@ impl Ledger {
         if let Some(winner) = winner
             && best >= quorum
             && best - runner_up >= quorum
+            && (!rule.adaptive || self.vouched(&task.replicas, &winner.members))
         {
             let agreeing = winner.members.clone();
             let disagreeing: Vec<usize> = revealed
@@ -87,6 +88,29 @@ impl Ledger {
         self.needs_replicas.insert(id);
         let deadline = self.height.plus(self.params.commit_blocks.max(1));
         self.arm(id, deadline);
+    }
+
+    /// Whether an adaptive task's agreeing `members` may decide it: if any
+    /// of its replicas (counted or not) is a device trusted to run alone,
+    /// one of the members must be. Otherwise agreement among devices with
+    /// no record decides nothing: fresh colluders, the only devices with
+    /// room while trusted ones are busy, would accept their own answer and
+    /// build the record to run alone on it; and a trusted replica that
+    /// withholds its reveal must not leave them the vote. The task
+    /// escalates instead, and its next replica comes from the trusted
+    /// devices while none of its counted replicas is one (`Pool`). A task
+    /// with no trusted replica at all (drawn while no device that takes
+    /// work was trusted, as on a new network) is decided as any 2-of-3.
+    fn vouched(&self, replicas: &[Replica], members: &[usize]) -> bool {
+        let trusted = |r: &Replica| {
+            self.devices
+                .get(&r.device)
+                .is_some_and(|d| self.solo_eligible(d))
+        };
+        !replicas.iter().any(trusted)
+            || members
+                .iter()
+                .any(|&i| replicas.get(i).is_some_and(trusted))
     }
 
     fn accept(&mut self, id: TaskId, output: Hash, agreeing: &[usize], disagreeing: &[usize]) {

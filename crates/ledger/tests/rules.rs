@@ -683,6 +683,69 @@ fn newcomers_earn_a_record_under_adaptive_work_alone() {
     }
 }
 
+/// `n` colluding devices with no record, each of an owner of its own
+/// (funded by `funder`), so nothing keeps them off one task together.
+fn colluding_newcomers(
+    chain: &mut Chain,
+    funder: &verigrid_types::SecretKey,
+    n: usize,
+) -> Vec<DeviceId> {
+    (0..n)
+        .map(|i| {
+            let owner = key(&format!("sybil{i}"));
+            let fund = chain.tx(
+                funder,
+                Call::Transfer {
+                    to: owner.account(),
+                    amount: Amount(10_000),
+                },
+            );
+            assert_eq!(chain.block(vec![fund]).results, vec![Ok(())]);
+            chain.register(&owner, &format!("sybil-d{i}"), Behaviour::Colluder, 1_000)
+        })
+        .collect()
+}
+
+#[test]
+fn fresh_colluders_with_the_only_free_slots_never_decide_an_adaptive_task() {
+    let (mut chain, consumer) = trusted_devices(6);
+    let sybils = colluding_newcomers(&mut chain, &consumer, 6);
+    // Far more work than the trusted devices have slots for (6 × 8): while
+    // they are busy, the colluders are the only devices with room.
+    let job = chain.submit(&consumer, 400, Verification::adaptive(100_000), 1);
+    chain.run_until_idle(5_000);
+    let j = chain.ledger.job(&job).unwrap();
+    assert_eq!(j.accepted + j.failed, 400);
+    for e in &chain.events {
+        if let Event::Verdict(v) = e {
+            assert!(
+                !v.agreeing.iter().any(|d| sybils.contains(d)),
+                "task {} accepted the colluders' answer",
+                v.task.index
+            );
+        }
+    }
+    for d in &sybils {
+        let alpha = chain.ledger.device(d).unwrap().reputation.alpha;
+        assert_eq!(alpha, 0, "colluder {d:?} built a record");
+    }
+}
+
+#[test]
+fn adaptive_tasks_on_a_network_with_no_trusted_device_run_as_two_of_three() {
+    // No device has a record yet, so none can anchor a task: adaptive
+    // work must still run, replicated, rather than wait for one forever.
+    let (mut chain, consumer) = honest_devices(6, 100_000_000);
+    let job = chain.submit(&consumer, 30, Verification::adaptive(100_000), 1);
+    chain.run_until_idle(2_000);
+    assert_eq!(chain.ledger.job(&job).unwrap().accepted, 30);
+    for e in &chain.events {
+        if let Event::Verdict(v) = e {
+            assert!(v.agreeing.len() >= 2, "task {} decided alone", v.task.index);
+        }
+    }
+}
+
 #[test]
 fn a_recycled_event_list_is_refilled_and_changes_nothing() {
     let (mut plain, consumer) = honest_devices(6, 100_000_000);
