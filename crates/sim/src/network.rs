@@ -66,6 +66,12 @@ pub enum Adversary {
     Lazy,
     /// Liars build a record honestly, then collude.
     Turncoat,
+    /// Colluders that register only once the warm-up is over, so every
+    /// one of them is on the network, with no record, when the measured
+    /// work starts: a network taking in new liars as fast as it slashes
+    /// them. (Colluders present from the start are slashed by the
+    /// warm-up's replication before the measured work begins.)
+    Newcomers,
 }
 
 /// What a task outputs.
@@ -297,6 +303,9 @@ struct Device {
     /// Whether the chain has the device taking work (as its owner last
     /// said).
     active: bool,
+    /// Whether it has registered: a device that joins late neither hears
+    /// nor sends anything before.
+    joined: bool,
     /// Height of the last block that carried one of its transactions.
     last_sent: u64,
     /// Newly assigned tasks.
@@ -386,6 +395,9 @@ impl Device {
     /// when it has been quiet for half an epoch — whichever of them the
     /// network delivers in time.
     fn step(&mut self, height: u64, world: &World) -> Vec<Tx> {
+        if !self.joined {
+            return Vec::new();
+        }
         let now = self.life.at(&world.conditions, height);
         if !now.present {
             // Away: it hears nothing new and sends nothing; what it was
@@ -848,9 +860,10 @@ impl<'a> Network<'a> {
         for (i, (owner, key)) in keys.iter().enumerate() {
             let is_liar =
                 liars > 0 && (i * liars) / config.devices != ((i + 1) * liars) / config.devices;
+            let late = is_liar && config.adversary == Adversary::Newcomers;
             let behaviour = match (is_liar, config.adversary) {
                 (false, _) => Behaviour::Honest,
-                (true, Adversary::Colluding) => Behaviour::Colluder,
+                (true, Adversary::Colluding | Adversary::Newcomers) => Behaviour::Colluder,
                 (true, Adversary::Lazy) => Behaviour::Lazy,
                 (true, Adversary::Turncoat) => Behaviour::Turncoat(25),
             };
@@ -866,6 +879,7 @@ impl<'a> Network<'a> {
                 agreed: 0,
                 life: Life::new(&config.conditions, config.seed, i),
                 active: true,
+                joined: !late,
                 last_sent: 0,
                 to_commit: Vec::new(),
                 running: Vec::new(),
@@ -876,11 +890,37 @@ impl<'a> Network<'a> {
                 pending: FxHashMap::default(),
             });
         }
+        let now: Vec<(SecretKey, SecretKey)> = keys
+            .into_iter()
+            .zip(&net.devices)
+            .filter_map(|(k, d)| d.joined.then_some(k))
+            .collect();
         net.profile.setup += started.elapsed();
-        for part in keys.chunks(REGISTRATIONS_PER_BLOCK) {
+        for part in now.chunks(REGISTRATIONS_PER_BLOCK) {
             net.register(part, config.slots)?;
         }
         Ok(net)
+    }
+
+    /// Registers the devices that join late (see [`Adversary::Newcomers`]),
+    /// with `slots` slots each.
+    ///
+    /// # Errors
+    /// A rejected registration.
+    fn admit_late(&mut self, slots: u16) -> Result<()> {
+        let late: Vec<(SecretKey, SecretKey)> = self
+            .devices
+            .iter()
+            .filter(|d| !d.joined)
+            .map(|d| (d.owner.clone(), d.key.clone()))
+            .collect();
+        for part in late.chunks(REGISTRATIONS_PER_BLOCK) {
+            self.register(part, slots)?;
+        }
+        for d in &mut self.devices {
+            d.joined = true;
+        }
+        Ok(())
     }
 
     /// Registers one block's worth of devices: evidence is made, signed and
@@ -1450,6 +1490,7 @@ pub fn run_profiled(
         };
         net.run_job(config.warmup_tasks, warmup, config.reward, progress)?;
     }
+    net.admit_late(config.slots)?;
     if config.jobs == 0 || config.jobs > config.tasks.max(1) {
         bail!(
             "--jobs must be between 1 and the number of tasks ({}), got {}",

@@ -151,17 +151,18 @@ fn table(rows: &[Row], title: &str, header: &str, conditions: Option<&Conditions
     };
     let _ = writeln!(
         s,
-        "| adversaries | policy | wrong accepted | wrong / accepted | replicas per task | failed (refunded) |{timed} liars slashed | honest slashed | net per device: honest / liar |"
+        "| adversaries | policy | wrong accepted | wrong / accepted | at most (95 %) | replicas per task | failed (refunded) |{timed} liars slashed | honest slashed | net per device: honest / liar |"
     );
-    let columns = if conditions.is_some() { 13 } else { 9 };
+    let columns = if conditions.is_some() { 14 } else { 10 };
     let _ = writeln!(s, "| ---: | --- |{}", " ---: |".repeat(columns - 2));
     for r in rows {
         let mut line = format!(
-            "| {:.0} % | {} | {} | {:.2e} | {:.3} | {} |",
+            "| {:.0} % | {} | {} | {:.2e} | {:.1e} | {:.3} | {} |",
             r.adversaries * 100.0,
             policy_name(r.policy),
             r.report.wrong_accepted,
             r.report.wrong_share(),
+            upper_bound_95(r.report.wrong_accepted, r.report.accepted),
             r.report.replicas_per_task,
             r.report.failed,
         );
@@ -187,6 +188,42 @@ fn table(rows: &[Row], title: &str, header: &str, conditions: Option<&Conditions
         );
     }
     s
+}
+
+/// One-sided 95 % upper confidence bound on the share of wrong results,
+/// given `wrong` of `accepted` (Clopper–Pearson: the share at which
+/// seeing `wrong` or fewer has probability 5 %). With none wrong it is
+/// `1 − 0.05^(1/accepted)`, about `3 / accepted`: 0 wrong of 10,000 bounds
+/// the share only by 3.0e-4, and showing ≤ 1e-4 takes about 30,000.
+#[must_use]
+pub fn upper_bound_95(wrong: u64, accepted: u64) -> f64 {
+    if accepted == 0 || wrong >= accepted {
+        return 1.0;
+    }
+    let n = accepted as f64;
+    // P(X ≤ wrong) for X ~ Binomial(n, p), summed in log space.
+    let cdf = |p: f64| {
+        let (lp, lq) = (p.ln(), (-p).ln_1p());
+        let mut log_term = n * lq;
+        let mut sum = log_term.exp();
+        for i in 0..wrong {
+            let i = i as f64;
+            log_term += ((n - i) / (i + 1.0)).ln() + lp - lq;
+            sum += log_term.exp();
+        }
+        sum
+    };
+    // The CDF falls as p rises: bisect for the p where it is 5 %.
+    let (mut lo, mut hi) = (wrong as f64 / n, 1.0);
+    for _ in 0..100 {
+        let mid = f64::midpoint(lo, hi);
+        if cdf(mid) > 0.05 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
 }
 
 /// What an honest and a lying device gained or lost over a run, or the
@@ -262,9 +299,9 @@ pub fn streams_markdown(
     let _ = writeln!(s, "{header}\n");
     let _ = writeln!(
         s,
-        "| measured work | policy | wrong accepted | replicas per task | failed (refunded) | task latency p50 / p90 | first submission to last verdict |"
+        "| measured work | policy | wrong accepted | at most (95 %) | replicas per task | failed (refunded) | task latency p50 / p90 | first submission to last verdict |"
     );
-    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let minutes = |blocks: u64| blocks as f64 * conditions.block_secs as f64 / 60.0;
     for r in rows {
         let shape = match (r.jobs, r.arrival_blocks) {
@@ -274,9 +311,10 @@ pub fn streams_markdown(
         };
         let _ = writeln!(
             s,
-            "| {shape} | {} | {} | {:.3} | {} | {:.0} / {:.0} min | {:.1} h |",
+            "| {shape} | {} | {} | {:.1e} | {:.3} | {} | {:.0} / {:.0} min | {:.1} h |",
             policy_name(r.policy),
             r.report.wrong_accepted,
+            upper_bound_95(r.report.wrong_accepted, r.report.accepted),
             r.report.replicas_per_task,
             r.report.failed,
             minutes(r.report.latency_p50),
@@ -285,4 +323,33 @@ pub fn streams_markdown(
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upper_bound_95;
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        (a - b).abs() <= rel * b
+    }
+
+    #[test]
+    fn the_upper_bound_matches_known_clopper_pearson_values() {
+        // None wrong: 1 − 0.05^(1/n).
+        let none = upper_bound_95(0, 10_000);
+        assert!(close(none, 1.0 - 0.05_f64.powf(1e-4), 1e-6), "{none}");
+        assert!(close(upper_bound_95(0, 30_000), 9.986e-5, 1e-3));
+        // 1 of 10: the p with (1 − p)^10 + 10p(1 − p)^9 = 0.05.
+        assert!(close(upper_bound_95(1, 10), 0.3942, 1e-3));
+        // 5 of 10,000: about χ²(0.95; 12) / 2n = 21.026 / 20,000.
+        assert!(close(upper_bound_95(5, 10_000), 1.0513e-3, 5e-3));
+        assert!((upper_bound_95(0, 0) - 1.0).abs() < f64::EPSILON);
+        assert!((upper_bound_95(7, 7) - 1.0).abs() < f64::EPSILON);
+        let mut last = 0.0;
+        for wrong in 0..50 {
+            let bound = upper_bound_95(wrong, 10_000);
+            assert!(bound > last && bound > wrong as f64 / 10_000.0);
+            last = bound;
+        }
+    }
 }

@@ -218,6 +218,28 @@ fn adaptive_replication_checks_phones_within_the_work_goal() {
     assert_eq!(r.accepted + r.failed, 300);
 }
 
+#[test]
+fn colluders_joining_a_busy_network_get_no_wrong_result_accepted() {
+    // 20 % colluders register after the warm-up, with no record, into a
+    // network whose trusted devices the measured job keeps busy: they
+    // are then the only devices with free slots. Were an adaptive task's
+    // replicas drawn from them alone, they would agree on their answer
+    // and build the record to run alone on it: 16 wrong of 3,000 on this
+    // run, and 9 of the 20 colluders slashed, before adaptive tasks were
+    // anchored by a trusted device.
+    let attester = SimAttester::new("test-ca");
+    let config = Config {
+        adversary: verigrid_sim::Adversary::Newcomers,
+        ..Config::new(100, 3_000, 0.2, Policy::Adaptive(100_000))
+    };
+    let r = run(&config, &attester).unwrap();
+    assert_eq!(r.wrong_accepted, 0, "{r:?}");
+    assert_eq!(r.honest_slashed, 0, "{r:?}");
+    assert_eq!((r.liars, r.liars_slashed), (20, 20), "{r:?}");
+    assert_eq!(r.accepted + r.failed, 3_000);
+    assert!(r.replicas_per_task <= 1.2, "{r:?}");
+}
+
 fn tensors(policy: Policy, adversaries: f64, adversary: verigrid_sim::Adversary) -> Config {
     Config {
         adversary,
