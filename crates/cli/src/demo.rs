@@ -40,7 +40,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 16)]
     pub slots: u16,
     /// Tasks of a warm-up job run before the measured one, so devices have
-    /// records (adaptive replication needs them) and turncoats have turned;
+    /// records (adaptive replication needs them) and turncoats their trust;
     /// it runs with replication 3, or unverified under `--policy none`
     /// [default: as many as --tasks for adaptive, none otherwise].
     #[arg(long)]
@@ -176,7 +176,8 @@ pub enum AdversaryArg {
     Colluding,
     /// Each liar returns its own random output.
     Lazy,
-    /// Liars build a record honestly, then collude.
+    /// Liars build a record honestly through the warm-up, then collude
+    /// from the first measured task (with no warm-up: from the start).
     Turncoat,
     /// Colluders that register once the warm-up is over: all of them are
     /// on the network, with no record, through the measured job.
@@ -538,7 +539,7 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
         (
             Adversary::Turncoat,
             "turncoat",
-            "Turncoats (honest for 25 results, then collude)",
+            "Turncoats (honest through the warm-up, then collude)",
             "",
         ),
     ];

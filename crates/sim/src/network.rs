@@ -53,8 +53,9 @@ pub enum Behaviour {
     Colluder,
     /// Reports random bytes without running anything.
     Lazy,
-    /// Honest until it has this many agreeing results, then colludes.
-    Turncoat(u32),
+    /// Honest until the measured work starts (after the warm-up that
+    /// builds its record), then a [`Behaviour::Colluder`].
+    Turncoat,
 }
 
 /// Which adversary model the lying devices follow.
@@ -64,7 +65,9 @@ pub enum Adversary {
     Colluding,
     /// Each liar reports its own random output.
     Lazy,
-    /// Liars build a record honestly, then collude.
+    /// Liars build a record honestly through the warm-up, then collude
+    /// from the first measured task: the most trust a liar can hold when
+    /// it starts lying.
     Turncoat,
     /// Colluders that register only once the warm-up is over, so every
     /// one of them is on the network, with no record, when the measured
@@ -167,7 +170,7 @@ pub struct Config {
     pub seed: u64,
     /// Tasks of a warm-up job run before the measured one, so devices
     /// build the records adaptive replication relies on and turncoats
-    /// earn the trust they turn on. Verified policies warm up with
+    /// earn the trust they turn on when it ends. Verified policies warm up with
     /// replication 3; the unverified baseline warms up unverified, since
     /// a network that checks nothing never slashes a liar out of its
     /// device set.
@@ -298,7 +301,6 @@ struct Device {
     owner_nonce: u64,
     behaviour: Behaviour,
     nonce: u64,
-    agreed: u32,
     life: Life,
     /// Whether the chain has the device taking work (as its owner last
     /// said).
@@ -336,9 +338,8 @@ pub fn true_output(task: &TaskId) -> Hash {
 impl Device {
     fn lies(&self) -> bool {
         match self.behaviour {
-            Behaviour::Honest => false,
+            Behaviour::Honest | Behaviour::Turncoat => false,
             Behaviour::Colluder | Behaviour::Lazy => true,
-            Behaviour::Turncoat(after) => self.agreed >= after,
         }
     }
 
@@ -358,9 +359,7 @@ impl Device {
                 index: task.index,
             }),
             // Colluders agree on one wrong answer, far outside tolerance.
-            Behaviour::Colluder | Behaviour::Turncoat(_) if lie => {
-                truth.iter().map(|x| x * 1.5 + 0.25).collect()
-            }
+            Behaviour::Colluder => truth.iter().map(|x| x * 1.5 + 0.25).collect(),
             // Honest float noise: each value off by up to `noise_ppm` of
             // itself (different hardware, different rounding).
             _ => truth
@@ -380,12 +379,9 @@ impl Device {
 
     fn output(&self, task: &TaskId) -> Hash {
         match self.behaviour {
-            Behaviour::Honest => true_output(task),
+            Behaviour::Honest | Behaviour::Turncoat => true_output(task),
             Behaviour::Lazy => blob_hash(&[&self.id.0.0[..], &task.encode()].concat()),
-            Behaviour::Colluder | Behaviour::Turncoat(_) if self.lies() => {
-                blob_hash(&[b"agreed lie".as_slice(), &task.encode()].concat())
-            }
-            Behaviour::Colluder | Behaviour::Turncoat(_) => true_output(task),
+            Behaviour::Colluder => blob_hash(&[b"agreed lie".as_slice(), &task.encode()].concat()),
         }
     }
 
@@ -557,8 +553,6 @@ enum Deliver {
     Commit(TaskId),
     /// This task's reveals opened.
     Reveal(TaskId),
-    /// One of its results was accepted and paid.
-    Agreed,
 }
 
 /// A [`Deliver`] for the device at position `at` of the device list.
@@ -570,13 +564,8 @@ struct Delivery {
 /// The deliveries `events` make, in order: assignments to their device,
 /// opened reveals to each counted replica's device (as the ledger holds
 /// the task now; a device that holds no commitment for it skips it when it
-/// steps), and payments when agreement is counted.
-fn resolve(
-    index: &FxHashMap<DeviceId, usize>,
-    ledger: &Ledger,
-    counts_agreement: bool,
-    events: &[Event],
-) -> Vec<Delivery> {
+/// steps).
+fn resolve(index: &FxHashMap<DeviceId, usize>, ledger: &Ledger, events: &[Event]) -> Vec<Delivery> {
     let mut out = Vec::new();
     let mut deliver = |device: &DeviceId, what: Deliver| {
         if let Some(&at) = index.get(device) {
@@ -592,7 +581,6 @@ fn resolve(
                     deliver(&r.device, Deliver::Reveal(*task));
                 }
             }
-            Event::Paid { device, .. } if counts_agreement => deliver(device, Deliver::Agreed),
             _ => {}
         }
     }
@@ -766,9 +754,6 @@ pub struct Network<'a> {
     blocks: u64,
     tally: Option<Tally>,
     profile: Profile,
-    /// Whether devices' agreeing results are counted: only turncoats act
-    /// on the count, and a look-up per payment is a cache miss.
-    counts_agreement: bool,
     /// Device transactions sent, and an even sample of them for the
     /// [`Floor`].
     sample: Thinned<SignedTx>,
@@ -849,7 +834,6 @@ impl<'a> Network<'a> {
             blocks: 0,
             tally: None,
             profile: Profile::default(),
-            counts_agreement: config.adversary == Adversary::Turncoat,
             sample: Thinned::new(SAMPLE_EVERY, SAMPLE_CAP),
         };
         net.block(Vec::new(), Vec::new(), None)?;
@@ -865,7 +849,7 @@ impl<'a> Network<'a> {
                 (false, _) => Behaviour::Honest,
                 (true, Adversary::Colluding | Adversary::Newcomers) => Behaviour::Colluder,
                 (true, Adversary::Lazy) => Behaviour::Lazy,
-                (true, Adversary::Turncoat) => Behaviour::Turncoat(25),
+                (true, Adversary::Turncoat) => Behaviour::Turncoat,
             };
             net.index.insert(key.device_key().device_id(), i);
             net.devices.push(Device {
@@ -876,7 +860,6 @@ impl<'a> Network<'a> {
                 owner_nonce: 1,
                 behaviour,
                 nonce: 0,
-                agreed: 0,
                 life: Life::new(&config.conditions, config.seed, i),
                 active: true,
                 joined: !late,
@@ -902,12 +885,18 @@ impl<'a> Network<'a> {
         Ok(net)
     }
 
-    /// Registers the devices that join late (see [`Adversary::Newcomers`]),
+    /// Starts the measured work's adversaries: turncoats turn, and the
+    /// devices that join late (see [`Adversary::Newcomers`]) register,
     /// with `slots` slots each.
     ///
     /// # Errors
     /// A rejected registration.
-    fn admit_late(&mut self, slots: u16) -> Result<()> {
+    fn unleash(&mut self, slots: u16) -> Result<()> {
+        for d in &mut self.devices {
+            if d.behaviour == Behaviour::Turncoat {
+                d.behaviour = Behaviour::Colluder;
+            }
+        }
         let late: Vec<(SecretKey, SecretKey)> = self
             .devices
             .iter()
@@ -1059,8 +1048,8 @@ impl<'a> Network<'a> {
     /// part of the devices, in event order. Gives back the emptied list,
     /// for the ledger to fill again.
     fn route(&mut self, mut events: Vec<Event>) -> Vec<Event> {
-        let (index, ledger, counts) = (&self.index, &self.ledger, self.counts_agreement);
-        let deliveries = parallel::map_parts(&events, |part| resolve(index, ledger, counts, part));
+        let (index, ledger) = (&self.index, &self.ledger);
+        let deliveries = parallel::map_parts(&events, |part| resolve(index, ledger, part));
         parallel::map_parts_mut(&mut self.devices, |start, devices| {
             for d in deliveries.iter().flatten() {
                 let Some(device) = d.at.checked_sub(start).and_then(|i| devices.get_mut(i)) else {
@@ -1069,7 +1058,6 @@ impl<'a> Network<'a> {
                 match d.what {
                     Deliver::Commit(task) => device.to_commit.push(task),
                     Deliver::Reveal(task) => device.to_reveal.push(task),
-                    Deliver::Agreed => device.agreed += 1,
                 }
             }
         });
@@ -1490,7 +1478,7 @@ pub fn run_profiled(
         };
         net.run_job(config.warmup_tasks, warmup, config.reward, progress)?;
     }
-    net.admit_late(config.slots)?;
+    net.unleash(config.slots)?;
     if config.jobs == 0 || config.jobs > config.tasks.max(1) {
         bail!(
             "--jobs must be between 1 and the number of tasks ({}), got {}",

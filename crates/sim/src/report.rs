@@ -124,7 +124,7 @@ pub fn markdown(rows: &[Row], title: &str, devices: usize, tasks: u32, seed: u64
         "{devices} simulated devices, {tasks} measured tasks per cell, seed {seed}. Verified \
          policies first run a warm-up job of {tasks} tasks with replication 3, so devices have \
          records (adaptive replication needs them); the unverified baseline first runs {} tasks \
-         unverified, the same work, so its turncoats have turned as theirs have.",
+         unverified, the same work.",
         u64::from(tasks) * 3
     );
     table(rows, title, &header, None)

@@ -77,8 +77,8 @@ fn unverified_execution_accepts_the_liars_answers() {
 #[test]
 fn unverified_turncoats_turn_as_they_do_under_verification() {
     // The baseline's warm-up is the same work as the verified policies'
-    // (three results a task), run unverified: its turncoats earn the 25
-    // paid results they turn on, and nothing checks them after.
+    // (three results a task), run unverified: its turncoats turn when it
+    // ends, as theirs do, and nothing checks them after.
     let config = Config {
         adversary: verigrid_sim::Adversary::Turncoat,
         ..config(Policy::None, 1)
