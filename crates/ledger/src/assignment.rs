@@ -48,12 +48,17 @@ enum Pool {
 }
 
 impl Pool {
-    /// The pool for a further replica of an adaptive task, given whether
-    /// one of its replicas so far is a trusted device and whether any
-    /// device that takes work is trusted (`Weight::anchor`; none while a
-    /// network is new, when adaptive tasks run as plain 2-of-3).
-    fn anchoring(anchored: bool, sampler: &Sampler) -> Self {
-        if anchored || sampler.weights.anchors() == 0 {
+    /// The pool for a replica of a task: the `first` of an adaptive task
+    /// that may run alone, or a further one of an adaptive task, given
+    /// whether one of its replicas so far is a trusted device and whether
+    /// any device that takes work is trusted (`Weight::anchor`; none while
+    /// a network is new, when adaptive tasks run as plain 2-of-3).
+    fn of(adaptive: bool, first: bool, anchored: bool, sampler: &Sampler) -> Self {
+        if !adaptive {
+            Self::Any
+        } else if first {
+            Self::TrustedFirst
+        } else if anchored || sampler.weights.anchors() == 0 {
             Self::Any
         } else {
             Self::TrustedOnly
@@ -232,13 +237,9 @@ impl Ledger {
                 .collect();
             let ordinal = task.replicas.len() as u64;
             let first_of_solo = task.solo && task.replicas.is_empty();
-            let pool = if first_of_solo {
-                Pool::TrustedFirst
-            } else if needs.verification.adaptive {
-                Pool::anchoring(self.anchored(&task.replicas), sampler)
-            } else {
-                Pool::Any
-            };
+            let adaptive = needs.verification.adaptive;
+            let anchored = adaptive && !first_of_solo && self.anchored(&task.replicas);
+            let pool = Pool::of(adaptive, first_of_solo, anchored, sampler);
             let draw = Draw { id, ordinal, pool };
             let Some(i) = self.pick(draw, &needs, &taken, &task.replicas, sampler) else {
                 break;
@@ -289,15 +290,10 @@ impl Ledger {
             if chosen.len() >= budget {
                 return None;
             }
-            let pool = match (rule.adaptive, chosen.is_empty()) {
-                (false, _) => Pool::Any,
-                (true, true) => Pool::TrustedFirst,
-                (true, false) => Pool::anchoring(anchored, sampler),
-            };
             let draw = Draw {
                 id,
                 ordinal: chosen.len() as u64,
-                pool,
+                pool: Pool::of(rule.adaptive, chosen.is_empty(), anchored, sampler),
             };
             let i = self.pick(draw, needs, &taken, &chosen, sampler)?;
             let (device, record) = self.ranked(&sampler.weights, i)?;
@@ -396,13 +392,9 @@ impl Ledger {
     /// Whether one of a task's counted replicas is a device trusted to
     /// run alone.
     fn anchored(&self, replicas: &[Replica]) -> bool {
-        replicas.iter().any(|r| {
-            !r.missed
-                && self
-                    .devices
-                    .get(&r.device)
-                    .is_some_and(|d| self.solo_eligible(d))
-        })
+        replicas
+            .iter()
+            .any(|r| !r.missed && self.trusted(&r.device))
     }
 
     /// Draws a device for replica `ordinal` of an adaptive task from those

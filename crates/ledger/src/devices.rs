@@ -300,6 +300,12 @@ impl Ledger {
             && device.stake >= self.params.min_device_stake
     }
 
+    /// Whether the device `id` is registered and its record lets it run a
+    /// task alone.
+    pub(crate) fn trusted(&self, id: &DeviceId) -> bool {
+        self.devices.get(id).is_some_and(|d| self.solo_eligible(d))
+    }
+
     /// Whether a device's record lets it run a task alone.
     pub(crate) fn solo_eligible(&self, device: &Device) -> bool {
         device.reputation.alpha >= u64::from(self.params.solo_min_successes) * crate::records::UNIT

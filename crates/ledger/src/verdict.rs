@@ -102,11 +102,7 @@ impl Ledger {
     /// with no trusted replica at all (drawn while no device that takes
     /// work was trusted, as on a new network) is decided as any 2-of-3.
     fn vouched(&self, replicas: &[Replica], members: &[usize]) -> bool {
-        let trusted = |r: &Replica| {
-            self.devices
-                .get(&r.device)
-                .is_some_and(|d| self.solo_eligible(d))
-        };
+        let trusted = |r: &Replica| self.trusted(&r.device);
         !replicas.iter().any(trusted)
             || members
                 .iter()
