@@ -157,7 +157,7 @@ fn table(rows: &[Row], title: &str, header: &str, conditions: Option<&Conditions
     let _ = writeln!(s, "| ---: | --- |{}", " ---: |".repeat(columns - 2));
     for r in rows {
         let mut line = format!(
-            "| {:.0} % | {} | {} | {:.2e} | {:.1e} | {:.3} | {} |",
+            "| {:.0} % | {} | {} | {:.2e} | {:.2e} | {:.3} | {} |",
             r.adversaries * 100.0,
             policy_name(r.policy),
             r.report.wrong_accepted,
@@ -311,7 +311,7 @@ pub fn streams_markdown(
         };
         let _ = writeln!(
             s,
-            "| {shape} | {} | {} | {:.1e} | {:.3} | {} | {:.0} / {:.0} min | {:.1} h |",
+            "| {shape} | {} | {} | {:.2e} | {:.3} | {} | {:.0} / {:.0} min | {:.1} h |",
             policy_name(r.policy),
             r.report.wrong_accepted,
             upper_bound_95(r.report.wrong_accepted, r.report.accepted),
