@@ -35,7 +35,7 @@ enum Pool {
     /// Every available device.
     Any,
     /// The first replica of an adaptive task: the devices trusted to run
-    /// alone while any has room ([`Ledger::pick_trusted`]), else every
+    /// alone while any has room ([`Ledger::first_clear`]), else every
     /// device.
     TrustedFirst,
     /// A replica of an adaptive task none of whose counted replicas is
@@ -366,27 +366,32 @@ impl Ledger {
                     !clash && needs.met_by(record)
                 })
         };
+        let weights = &sampler.weights;
+        let trusted = || {
+            self.first_clear(
+                b"trusted",
+                id,
+                ordinal,
+                weights.trusted_total(),
+                |t| weights.find_trusted(t),
+                &clear,
+            )
+        };
+        let any = || {
+            self.first_clear(
+                b"assign",
+                id,
+                ordinal,
+                weights.total(),
+                |t| weights.find(t),
+                &|i| weights.weight(i).all > 0 && clear(i),
+            )
+        };
         match pool {
-            Pool::Any => {}
-            Pool::TrustedFirst => {
-                if let Some(i) = self.pick_trusted(id, ordinal, &clear, sampler) {
-                    return Some(i);
-                }
-            }
-            Pool::TrustedOnly => return self.pick_trusted(id, ordinal, &clear, sampler),
+            Pool::Any => any(),
+            Pool::TrustedFirst => trusted().or_else(any),
+            Pool::TrustedOnly => trusted(),
         }
-        let total = sampler.weights.total();
-        if total == 0 {
-            return None;
-        }
-        for attempt in 0..ATTEMPTS {
-            let target = self.draw(b"assign", &id, (ordinal << 8) | attempt, total);
-            let i = sampler.weights.find(target)?;
-            if sampler.weights.weight(i).all > 0 && clear(i) {
-                return Some(i);
-            }
-        }
-        None
     }
 
     /// Whether one of a task's counted replicas is a device trusted to
@@ -397,28 +402,29 @@ impl Ledger {
             .any(|r| !r.missed && self.trusted(&r.device))
     }
 
-    /// Draws a device for replica `ordinal` of an adaptive task from those
-    /// trusted to run it alone, weighted as every draw is, among those
-    /// `clear` allows. The first replica is drawn so while any trusted
-    /// device has a free slot: a task that lands on any other device needs
-    /// every replica its rule names, so drawing from every device spends
-    /// replicas wherever trusted ones had room (docs/DESIGN.md §5.2).
-    /// `None` if no trusted device is free, clear and meets the job's
-    /// needs.
-    fn pick_trusted(
+    /// The first of [`ATTEMPTS`] weighted draws for replica `ordinal` of
+    /// task `id` (draws labelled `label`, below `total`, placed by `find`)
+    /// that lands on a device `clear` allows. The trusted draws (label
+    /// `trusted`, the trusted column) serve the first replica of an
+    /// adaptive task while any trusted device has a free slot: a task that
+    /// lands on any other device needs every replica its rule names, so
+    /// drawing from every device spends replicas wherever trusted ones had
+    /// room (docs/DESIGN.md §5.2).
+    fn first_clear(
         &self,
+        label: &[u8],
         id: TaskId,
         ordinal: u64,
+        total: u64,
+        find: impl Fn(u64) -> Option<usize>,
         clear: &dyn Fn(usize) -> bool,
-        sampler: &Sampler,
     ) -> Option<usize> {
-        let total = sampler.weights.trusted_total();
         if total == 0 {
             return None;
         }
         for attempt in 0..ATTEMPTS {
-            let target = self.draw(b"trusted", &id, (ordinal << 8) | attempt, total);
-            let i = sampler.weights.find_trusted(target)?;
+            let target = self.draw(label, &id, (ordinal << 8) | attempt, total);
+            let i = find(target)?;
             if clear(i) {
                 return Some(i);
             }
