@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use verigrid_types::job::{JobKind, JobSpec, Requirements, Verification};
-use verigrid_types::{AccountId, TaskId};
+use verigrid_types::{AccountId, JobId, TaskId};
 
 use crate::Ledger;
 use crate::devices::effective_slots;
@@ -51,14 +51,15 @@ impl Pool {
     /// The pool for a replica of a task: the `first` of an adaptive task
     /// that may run alone, or a further one of an adaptive task, given
     /// whether one of its replicas so far is a trusted device and whether
-    /// any device that takes work is trusted (`Weight::anchor`; none while
-    /// a network is new, when adaptive tasks run as plain 2-of-3).
-    fn of(adaptive: bool, first: bool, anchored: bool, sampler: &Sampler) -> Self {
+    /// the task could have one at all (`Ledger::anchorable`: not while a
+    /// network is new, nor for needs no trusted device meets; such tasks
+    /// run as plain 2-of-3).
+    fn of(adaptive: bool, first: bool, anchored: bool, anchorable: bool) -> Self {
         if !adaptive {
             Self::Any
         } else if first {
             Self::TrustedFirst
-        } else if anchored || sampler.weights.anchors() == 0 {
+        } else if anchored || !anchorable {
             Self::Any
         } else {
             Self::TrustedOnly
@@ -114,6 +115,9 @@ struct Sampler {
     weights: Weights,
     /// Replicas placed in this block, by the device's rank.
     placed: BTreeMap<usize, u32>,
+    /// Per adaptive job: whether some trusted device that takes work meets
+    /// its needs, free slot or not ([`Ledger::anchorable`]).
+    anchorable: BTreeMap<JobId, bool>,
 }
 
 impl Ledger {
@@ -131,6 +135,7 @@ impl Ledger {
         let mut sampler = Sampler {
             weights: self.take_draws(),
             placed: BTreeMap::new(),
+            anchorable: BTreeMap::new(),
         };
         if sampler.weights.total() > 0 {
             self.assign_from(&mut sampler);
@@ -185,7 +190,9 @@ impl Ledger {
                 // devices holding part of a set would sit idle until the
                 // commit window closed, and the task would then go on with
                 // fewer replicas than the job paid for.
-                let Some(plan) = self.plan(id, &needs, sampler, budget) else {
+                let anchorable =
+                    needs.verification.adaptive && self.anchorable(job_id, &needs, sampler);
+                let Some(plan) = self.plan(id, &needs, sampler, budget, anchorable) else {
                     break;
                 };
                 for device in plan.devices {
@@ -239,7 +246,9 @@ impl Ledger {
             let first_of_solo = task.solo && task.replicas.is_empty();
             let adaptive = needs.verification.adaptive;
             let anchored = adaptive && !first_of_solo && self.anchored(&task.replicas);
-            let pool = Pool::of(adaptive, first_of_solo, anchored, sampler);
+            let anchorable =
+                adaptive && !first_of_solo && !anchored && self.anchorable(id.job, &needs, sampler);
+            let pool = Pool::of(adaptive, first_of_solo, anchored, anchorable);
             let draw = Draw { id, ordinal, pool };
             let Some(i) = self.pick(draw, &needs, &taken, &task.replicas, sampler) else {
                 break;
@@ -276,7 +285,14 @@ impl Ledger {
     /// replica it needs up front (one for a device trusted to run alone),
     /// drawn the way [`Self::fill`] draws, or `None` if they are not all
     /// available now.
-    fn plan(&self, id: TaskId, needs: &Needs, sampler: &Sampler, budget: u32) -> Option<Plan> {
+    fn plan(
+        &self,
+        id: TaskId,
+        needs: &Needs,
+        sampler: &Sampler,
+        budget: u32,
+        anchorable: bool,
+    ) -> Option<Plan> {
         let rule = needs.verification;
         let mut want = usize::from(if rule.adaptive { 1 } else { rule.replicas }).max(1);
         let budget = usize::try_from(budget).unwrap_or(usize::MAX);
@@ -293,7 +309,7 @@ impl Ledger {
             let draw = Draw {
                 id,
                 ordinal: chosen.len() as u64,
-                pool: Pool::of(rule.adaptive, chosen.is_empty(), anchored, sampler),
+                pool: Pool::of(rule.adaptive, chosen.is_empty(), anchored, anchorable),
             };
             let i = self.pick(draw, needs, &taken, &chosen, sampler)?;
             let (device, record) = self.ranked(&sampler.weights, i)?;
@@ -392,6 +408,24 @@ impl Ledger {
             Pool::TrustedFirst => trusted().or_else(any),
             Pool::TrustedOnly => trusted(),
         }
+    }
+
+    /// Whether some trusted device that takes work meets the needs of
+    /// `job`, free slot or not (worked out once a block per job): if not,
+    /// its tasks cannot be anchored, and waiting for a trusted replica
+    /// would hold them forever.
+    fn anchorable(&self, job: JobId, needs: &Needs, sampler: &mut Sampler) -> bool {
+        if let Some(&known) = sampler.anchorable.get(&job) {
+            return known;
+        }
+        let weights = &sampler.weights;
+        let found = weights.anchors() > 0
+            && weights.anchor_ranks().any(|i| {
+                self.ranked(weights, i)
+                    .is_some_and(|(_, record)| needs.met_by(record))
+            });
+        sampler.anchorable.insert(job, found);
+        found
     }
 
     /// Whether one of a task's counted replicas is a device trusted to

@@ -206,6 +206,11 @@ impl Weights {
         self.all.weights.len()
     }
 
+    /// The ranks of the anchors ([`Weight::anchor`]), in order.
+    pub(crate) fn anchor_ranks(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len()).filter(|&i| self.anchors.weight(i) > 0)
+    }
+
     /// The weights of the device at rank `i`.
     pub(crate) fn weight(&self, i: usize) -> Weight {
         Weight {

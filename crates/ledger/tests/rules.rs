@@ -683,16 +683,19 @@ fn newcomers_earn_a_record_under_adaptive_work_alone() {
     }
 }
 
-/// `n` colluding devices with no record, each of an owner of its own
-/// (funded by `funder`), so nothing keeps them off one task together.
-fn colluding_newcomers(
+/// `n` devices with no record behaving as `behaviour`, with `capabilities`,
+/// each of an owner of its own (funded by `funder`), so nothing keeps them
+/// off one task together.
+fn newcomers_of_their_own(
     chain: &mut Chain,
     funder: &verigrid_types::SecretKey,
     n: usize,
+    behaviour: Behaviour,
+    capabilities: Capabilities,
 ) -> Vec<DeviceId> {
     (0..n)
         .map(|i| {
-            let owner = key(&format!("sybil{i}"));
+            let owner = key(&format!("own{i}-{behaviour:?}"));
             let fund = chain.tx(
                 funder,
                 Call::Transfer {
@@ -701,15 +704,31 @@ fn colluding_newcomers(
                 },
             );
             assert_eq!(chain.block(vec![fund]).results, vec![Ok(())]);
-            chain.register(&owner, &format!("sybil-d{i}"), Behaviour::Colluder, 1_000)
+            let label = format!("own-d{i}-{behaviour:?}");
+            chain.register_with(&owner, &label, behaviour, 1_000, capabilities.clone())
         })
         .collect()
+}
+
+/// Capabilities as [`Chain::register`] gives them, with `memory_mib`.
+fn with_memory(memory_mib: u32) -> Capabilities {
+    Capabilities {
+        slots: 8,
+        memory_mib,
+        ..Default::default()
+    }
 }
 
 #[test]
 fn fresh_colluders_with_the_only_free_slots_never_decide_an_adaptive_task() {
     let (mut chain, consumer) = trusted_devices(6);
-    let sybils = colluding_newcomers(&mut chain, &consumer, 6);
+    let sybils = newcomers_of_their_own(
+        &mut chain,
+        &consumer,
+        6,
+        Behaviour::Colluder,
+        with_memory(1_024),
+    );
     // Far more work than the trusted devices have slots for (6 × 8): while
     // they are busy, the colluders are the only devices with room.
     let job = chain.submit(&consumer, 400, Verification::adaptive(100_000), 1);
@@ -744,6 +763,32 @@ fn adaptive_tasks_on_a_network_with_no_trusted_device_run_as_two_of_three() {
             assert!(v.agreeing.len() >= 2, "task {} decided alone", v.task.index);
         }
     }
+}
+
+#[test]
+fn adaptive_work_no_trusted_device_can_take_runs_as_two_of_three() {
+    // Trusted devices exist, but none has the memory this job asks for:
+    // its tasks cannot be anchored, and must not wait for an anchor.
+    let (mut chain, consumer) = trusted_devices(6);
+    newcomers_of_their_own(
+        &mut chain,
+        &consumer,
+        6,
+        Behaviour::Honest,
+        with_memory(4_096),
+    );
+    let mut spec = common::job_spec(
+        30,
+        Verification::adaptive(100_000),
+        1,
+        chain.ledger.height().plus(10_000),
+    );
+    spec.requirements.min_memory_mib = 2_048;
+    let job = chain.submit_spec(&consumer, spec);
+    // Long before the idle trusted devices count as offline (and stop
+    // being anchors), which would free the job anyway.
+    chain.run_until_idle(200);
+    assert_eq!(chain.ledger.job(&job).unwrap().accepted, 30);
 }
 
 #[test]

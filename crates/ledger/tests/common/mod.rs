@@ -217,13 +217,29 @@ impl Chain {
         out
     }
 
-    /// Registers a device for `owner`, staking `stake`.
+    /// Registers a device for `owner`, staking `stake`, with 8 slots.
     pub fn register(
         &mut self,
         owner: &SecretKey,
         label: &str,
         behaviour: Behaviour,
         stake: u64,
+    ) -> DeviceId {
+        let capabilities = Capabilities {
+            slots: 8,
+            ..Capabilities::default()
+        };
+        self.register_with(owner, label, behaviour, stake, capabilities)
+    }
+
+    /// [`Chain::register`] with the given capabilities.
+    pub fn register_with(
+        &mut self,
+        owner: &SecretKey,
+        label: &str,
+        behaviour: Behaviour,
+        stake: u64,
+        capabilities: Capabilities,
     ) -> DeviceId {
         let dkey = key(label);
         let anchor = Height(self.ledger.height().0);
@@ -247,10 +263,7 @@ impl Chain {
             Call::RegisterDevice {
                 evidence: ev,
                 key: dkey.device_key(),
-                capabilities: Capabilities {
-                    slots: 8,
-                    ..Capabilities::default()
-                },
+                capabilities,
                 pool: None,
                 anchor,
                 stake: Amount(stake),
@@ -279,13 +292,18 @@ impl Chain {
         verification: Verification,
         reward: u64,
     ) -> JobId {
-        let nonce = *self.nonces.get(&consumer.account()).unwrap_or(&0);
         let spec = job_spec(
             tasks,
             verification,
             reward,
             self.ledger.height().plus(10_000),
         );
+        self.submit_spec(consumer, spec)
+    }
+
+    /// Submits the job `spec` for `consumer`.
+    pub fn submit_spec(&mut self, consumer: &SecretKey, spec: JobSpec) -> JobId {
+        let nonce = *self.nonces.get(&consumer.account()).unwrap_or(&0);
         let escrow = spec.max_cost().unwrap();
         let tx = self.tx(consumer, Call::SubmitJob { spec, escrow });
         let out = self.block(vec![tx]);
