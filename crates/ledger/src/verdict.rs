@@ -102,11 +102,13 @@ impl Ledger {
     /// with no trusted replica at all (drawn while no device that takes
     /// work was trusted, as on a new network) is decided as any 2-of-3.
     fn vouched(&self, replicas: &[Replica], members: &[usize]) -> bool {
+        // Members first: a solo or anchored verdict is vouched for by its
+        // first trusted member, one device look-up.
         let trusted = |r: &Replica| self.trusted(&r.device);
-        !replicas.iter().any(trusted)
-            || members
-                .iter()
-                .any(|&i| replicas.get(i).is_some_and(trusted))
+        members
+            .iter()
+            .any(|&i| replicas.get(i).is_some_and(trusted))
+            || !replicas.iter().any(trusted)
     }
 
     fn accept(&mut self, id: TaskId, output: Hash, agreeing: &[usize], disagreeing: &[usize]) {
