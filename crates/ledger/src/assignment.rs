@@ -34,28 +34,27 @@ struct Draw {
 enum Pool {
     /// Every available device.
     Any,
-    /// The first replica of an adaptive task: the devices trusted to run
-    /// alone while any has room ([`Ledger::first_clear`]), else every
-    /// device.
+    /// The first replica of a task decided by a vote ([`voted`]): the
+    /// devices trusted to run alone while any has room
+    /// ([`Ledger::first_clear`]), else every device.
     TrustedFirst,
-    /// A replica of an adaptive task none of whose counted replicas is
-    /// trusted, while the network has trusted devices: trusted devices
-    /// only, or none this block. Devices without a record never make up an
-    /// adaptive task's replicas by themselves, so fresh colluders cannot
-    /// take over a task when they are the only devices with room (a
-    /// verdict also needs a trusted device on its side, `Ledger::judge`).
+    /// A further replica of a voted task none of whose counted replicas is
+    /// trusted, while a trusted device could take it: trusted devices
+    /// only, or none this block. Devices without a record never make up a
+    /// task's replicas by themselves, so fresh colluders cannot take over
+    /// a task when they are the only devices with room (a verdict also
+    /// needs a trusted device on its side, `Ledger::judge`).
     TrustedOnly,
 }
 
 impl Pool {
-    /// The pool for a replica of a task: the `first` of an adaptive task
-    /// that may run alone, or a further one of an adaptive task, given
-    /// whether one of its replicas so far is a trusted device and whether
-    /// the task could have one at all (`Ledger::anchorable`: not while a
-    /// network is new, nor for needs no trusted device meets; such tasks
-    /// run as plain 2-of-3).
-    fn of(adaptive: bool, first: bool, anchored: bool, anchorable: bool) -> Self {
-        if !adaptive {
+    /// The pool for a replica of a task under `rule`: its `first`, or a
+    /// further one, given whether one of its replicas so far is a trusted
+    /// device and whether the task could have one at all
+    /// (`Ledger::anchorable`: not while a network is new, nor for needs no
+    /// trusted device meets; such tasks run as plain majorities).
+    fn of(rule: &Verification, first: bool, anchored: bool, anchorable: bool) -> Self {
+        if !voted(rule) {
             Self::Any
         } else if first {
             Self::TrustedFirst
@@ -65,6 +64,14 @@ impl Pool {
             Self::TrustedOnly
         }
     }
+}
+
+/// Whether tasks under `rule` are decided by a vote among replicas, and so
+/// are anchored by a trusted device wherever one can take them: adaptive
+/// work (whose untrusted first replica means a 2-of-3) and fixed
+/// replication of two or more. One replica has nothing to vote on.
+pub(crate) fn voted(rule: &Verification) -> bool {
+    rule.adaptive || rule.replicas >= 2
 }
 
 /// The first replicas of a new task, chosen before any is placed, and
@@ -115,7 +122,7 @@ struct Sampler {
     weights: Weights,
     /// Replicas placed in this block, by the device's rank.
     placed: BTreeMap<usize, u32>,
-    /// Per adaptive job: whether some trusted device that takes work meets
+    /// Per voted job: whether some trusted device that takes work meets
     /// its needs, free slot or not ([`Ledger::anchorable`]).
     anchorable: BTreeMap<JobId, bool>,
 }
@@ -191,7 +198,7 @@ impl Ledger {
                 // commit window closed, and the task would then go on with
                 // fewer replicas than the job paid for.
                 let anchorable =
-                    needs.verification.adaptive && self.anchorable(job_id, &needs, sampler);
+                    voted(&needs.verification) && self.anchorable(job_id, &needs, sampler);
                 let Some(plan) = self.plan(id, &needs, sampler, budget, anchorable) else {
                     break;
                 };
@@ -244,11 +251,11 @@ impl Ledger {
                 .collect();
             let ordinal = task.replicas.len() as u64;
             let first_of_solo = task.solo && task.replicas.is_empty();
-            let adaptive = needs.verification.adaptive;
-            let anchored = adaptive && !first_of_solo && self.anchored(&task.replicas);
-            let anchorable =
-                adaptive && !first_of_solo && !anchored && self.anchorable(id.job, &needs, sampler);
-            let pool = Pool::of(adaptive, first_of_solo, anchored, anchorable);
+            let rule = needs.verification;
+            let anchoring = voted(&rule) && !first_of_solo;
+            let anchored = anchoring && self.anchored(&task.replicas);
+            let anchorable = anchoring && !anchored && self.anchorable(id.job, &needs, sampler);
+            let pool = Pool::of(&rule, first_of_solo, anchored, anchorable);
             let draw = Draw { id, ordinal, pool };
             let Some(i) = self.pick(draw, &needs, &taken, &task.replicas, sampler) else {
                 break;
@@ -309,18 +316,16 @@ impl Ledger {
             let draw = Draw {
                 id,
                 ordinal: chosen.len() as u64,
-                pool: Pool::of(rule.adaptive, chosen.is_empty(), anchored, anchorable),
+                pool: Pool::of(&rule, chosen.is_empty(), anchored, anchorable),
             };
             let i = self.pick(draw, needs, &taken, &chosen, sampler)?;
             let (device, record) = self.ranked(&sampler.weights, i)?;
-            if rule.adaptive {
-                let trusted = self.solo_eligible(record);
-                anchored |= trusted;
-                if chosen.is_empty() {
-                    alone = trusted;
-                    if !alone {
-                        want = usize::from(rule.replicas).max(1);
-                    }
+            let trusted = self.solo_eligible(record);
+            anchored |= trusted;
+            if rule.adaptive && chosen.is_empty() {
+                alone = trusted;
+                if !alone {
+                    want = usize::from(rule.replicas).max(1);
                 }
             }
             taken.push(record.owner);
@@ -439,11 +444,11 @@ impl Ledger {
     /// The first of [`ATTEMPTS`] weighted draws for replica `ordinal` of
     /// task `id` (draws labelled `label`, below `total`, placed by `find`)
     /// that lands on a device `clear` allows. The trusted draws (label
-    /// `trusted`, the trusted column) serve the first replica of an
-    /// adaptive task while any trusted device has a free slot: a task that
-    /// lands on any other device needs every replica its rule names, so
-    /// drawing from every device spends replicas wherever trusted ones had
-    /// room (docs/DESIGN.md §5.2).
+    /// `trusted`, the trusted column) serve the first replica of a voted
+    /// task while any trusted device has a free slot: an adaptive task that
+    /// lands on any other device needs every replica its rule names, and a
+    /// replicated one would wait for a trusted replica (docs/DESIGN.md
+    /// §5.2).
     fn first_clear(
         &self,
         label: &[u8],

@@ -5,7 +5,7 @@
 //! its free slots, or zero while it takes no work. The index keeps two
 //! columns of weights over the same ranks: every device's, and only those
 //! of devices trusted to run alone (docs/DESIGN.md §5.5), from which the
-//! first replica of an adaptive task is drawn. A weight changes only when
+//! first replica of a task decided by a vote is drawn. A weight changes only when
 //! the device's record changes, when the chain's height passes a point
 //! that lapses or restores its availability (a jail term ends, its
 //! attestation expires, it has been silent too long), or when the
@@ -76,7 +76,7 @@ pub(crate) struct Weight {
     /// `all` if the device may run a task alone, else zero.
     pub trusted: u64,
     /// It may run a task alone and takes work, with a free slot or not:
-    /// an anchor for adaptive tasks (docs/DESIGN.md §5.2).
+    /// an anchor for tasks decided by a vote (docs/DESIGN.md §5.2).
     pub anchor: bool,
 }
 

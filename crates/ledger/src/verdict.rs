@@ -1,12 +1,13 @@
 //! Verdicts (docs/DESIGN.md §5.4–5.5): group the reveals by the job's
-//! comparison rule; a strict-majority group of at least `quorum` is
-//! accepted, its devices paid and credited, the others slashed and
-//! discredited. No quorum: escalate with more replicas up to the cap, then
+//! comparison rule; a strict-majority group of at least `quorum`, with a
+//! trusted device in it if the task has one, is accepted, its devices paid
+//! and credited, the others slashed and discredited. No quorum: escalate with more replicas up to the cap, then
 //! fail and leave the escrow to be refunded.
 
 use verigrid_types::{AccountId, Amount, DeviceId, Hash, TaskId};
 
 use crate::Ledger;
+use crate::assignment::voted;
 use crate::events::Event;
 use crate::records::{Outcome, Phase, Replica, Verdict};
 
@@ -56,7 +57,7 @@ impl Ledger {
         if let Some(winner) = winner
             && best >= quorum
             && best - runner_up >= quorum
-            && (!rule.adaptive || self.vouched(&task.replicas, &winner.members))
+            && (!voted(&rule) || self.vouched(&task.replicas, &winner.members))
         {
             let agreeing = winner.members.clone();
             let disagreeing: Vec<usize> = revealed
@@ -90,7 +91,7 @@ impl Ledger {
         self.arm(id, deadline);
     }
 
-    /// Whether an adaptive task's agreeing `members` may decide it: if any
+    /// Whether a voted task's (`voted`) agreeing `members` may decide it: if any
     /// of its replicas (counted or not) is a device trusted to run alone,
     /// one of the members must be. Otherwise agreement among devices with
     /// no record decides nothing: fresh colluders, the only devices with
@@ -100,7 +101,7 @@ impl Ledger {
     /// escalates instead, and its next replica comes from the trusted
     /// devices while none of its counted replicas is one (`Pool`). A task
     /// with no trusted replica at all (drawn while no device that takes
-    /// work was trusted, as on a new network) is decided as any 2-of-3.
+    /// work was trusted, as on a new network) is decided by its majority.
     fn vouched(&self, replicas: &[Replica], members: &[usize]) -> bool {
         // Members first: a solo or anchored verdict is vouched for by its
         // first trusted member, one device look-up.

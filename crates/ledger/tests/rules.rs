@@ -720,33 +720,77 @@ fn with_memory(memory_mib: u32) -> Capabilities {
 }
 
 #[test]
-fn fresh_colluders_with_the_only_free_slots_never_decide_an_adaptive_task() {
-    let (mut chain, consumer) = trusted_devices(6);
-    let sybils = newcomers_of_their_own(
-        &mut chain,
-        &consumer,
-        6,
-        Behaviour::Colluder,
-        with_memory(1_024),
-    );
-    // Far more work than the trusted devices have slots for (6 × 8): while
-    // they are busy, the colluders are the only devices with room.
-    let job = chain.submit(&consumer, 400, Verification::adaptive(100_000), 1);
-    chain.run_until_idle(5_000);
-    let j = chain.ledger.job(&job).unwrap();
-    assert_eq!(j.accepted + j.failed, 400);
-    for e in &chain.events {
-        if let Event::Verdict(v) = e {
-            assert!(
-                !v.agreeing.iter().any(|d| sybils.contains(d)),
-                "task {} accepted the colluders' answer",
-                v.task.index
+fn fresh_colluders_with_the_only_free_slots_never_decide_a_voted_task() {
+    for verification in [
+        Verification::adaptive(100_000),
+        Verification::replicated(2),
+        Verification::replicated(3),
+    ] {
+        let (mut chain, consumer) = trusted_devices(6);
+        let sybils = newcomers_of_their_own(
+            &mut chain,
+            &consumer,
+            6,
+            Behaviour::Colluder,
+            with_memory(1_024),
+        );
+        // Work only devices with a record may take, ahead in the queue and
+        // far more than the trusted devices have slots for (6 × 8): while
+        // it lasts, the colluders are the only devices with room for the
+        // job under test.
+        let mut busy = common::job_spec(
+            600,
+            Verification::replicated(3),
+            1,
+            chain.ledger.height().plus(10_000),
+        );
+        busy.requirements.min_reputation_ppm = 800_000;
+        chain.submit_spec(&consumer, busy);
+        let job = chain.submit(&consumer, 60, verification, 1);
+        chain.run_until_idle(5_000);
+        let j = chain.ledger.job(&job).unwrap();
+        assert_eq!(j.accepted + j.failed, 60, "{verification:?}");
+        let mut seen = [0usize; 4];
+        for e in &chain.events {
+            match e {
+                Event::Verdict(v)
+                    if v.agreeing
+                        .iter()
+                        .chain(&v.disagreeing)
+                        .any(|d| sybils.contains(d)) =>
+                {
+                    seen[0] += 1
+                }
+                Event::Assigned { device, .. } if sybils.contains(device) => seen[1] += 1,
+                Event::Verdict(v) if matches!(v.outcome, Outcome::Failed) => seen[2] += 1,
+                _ => {}
+            }
+        }
+        eprintln!(
+            "DBG {verification:?} {seen:?} accepted {} failed {}",
+            j.accepted, j.failed
+        );
+        for e in &chain.events {
+            if let Event::Verdict(v) = e {
+                assert!(
+                    !v.agreeing.iter().any(|d| sybils.contains(d)),
+                    "task {} accepted the colluders' answer under {verification:?}",
+                    v.task.index
+                );
+                assert!(
+                    v.disagreeing.iter().all(|d| sybils.contains(d)),
+                    "task {} slashed an honest device under {verification:?}",
+                    v.task.index
+                );
+            }
+        }
+        for d in &sybils {
+            let alpha = chain.ledger.device(d).unwrap().reputation.alpha;
+            assert_eq!(
+                alpha, 0,
+                "colluder {d:?} built a record under {verification:?}"
             );
         }
-    }
-    for d in &sybils {
-        let alpha = chain.ledger.device(d).unwrap().reputation.alpha;
-        assert_eq!(alpha, 0, "colluder {d:?} built a record");
     }
 }
 
