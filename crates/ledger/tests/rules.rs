@@ -810,29 +810,34 @@ fn adaptive_tasks_on_a_network_with_no_trusted_device_run_as_two_of_three() {
 }
 
 #[test]
-fn adaptive_work_no_trusted_device_can_take_runs_as_two_of_three() {
+fn voted_work_no_trusted_device_can_take_runs_on_a_majority() {
     // Trusted devices exist, but none has the memory this job asks for:
     // its tasks cannot be anchored, and must not wait for an anchor.
-    let (mut chain, consumer) = trusted_devices(6);
-    newcomers_of_their_own(
-        &mut chain,
-        &consumer,
-        6,
-        Behaviour::Honest,
-        with_memory(4_096),
-    );
-    let mut spec = common::job_spec(
-        30,
+    for verification in [
         Verification::adaptive(100_000),
-        1,
-        chain.ledger.height().plus(10_000),
-    );
-    spec.requirements.min_memory_mib = 2_048;
-    let job = chain.submit_spec(&consumer, spec);
-    // Long before the idle trusted devices count as offline (and stop
-    // being anchors), which would free the job anyway.
-    chain.run_until_idle(200);
-    assert_eq!(chain.ledger.job(&job).unwrap().accepted, 30);
+        Verification::replicated(2),
+        Verification::replicated(3),
+    ] {
+        let (mut chain, consumer) = trusted_devices(6);
+        newcomers_of_their_own(
+            &mut chain,
+            &consumer,
+            6,
+            Behaviour::Honest,
+            with_memory(4_096),
+        );
+        let mut spec = common::job_spec(30, verification, 1, chain.ledger.height().plus(10_000));
+        spec.requirements.min_memory_mib = 2_048;
+        let job = chain.submit_spec(&consumer, spec);
+        // Long before the idle trusted devices count as offline (and stop
+        // being anchors), which would free the job anyway.
+        chain.run_until_idle(200);
+        assert_eq!(
+            chain.ledger.job(&job).unwrap().accepted,
+            30,
+            "{verification:?}"
+        );
+    }
 }
 
 #[test]
