@@ -719,13 +719,19 @@ fn with_memory(memory_mib: u32) -> Capabilities {
     }
 }
 
-#[test]
-fn fresh_colluders_with_the_only_free_slots_never_decide_a_voted_task() {
-    for verification in [
+/// The policies decided by a vote among replicas, so anchored by a trusted
+/// device (docs/DESIGN.md §5.2).
+fn voted_policies() -> [Verification; 3] {
+    [
         Verification::adaptive(100_000),
         Verification::replicated(2),
         Verification::replicated(3),
-    ] {
+    ]
+}
+
+#[test]
+fn fresh_colluders_with_the_only_free_slots_never_decide_a_voted_task() {
+    for verification in voted_policies() {
         let (mut chain, consumer) = trusted_devices(6);
         let sybils = newcomers_of_their_own(
             &mut chain,
@@ -813,11 +819,7 @@ fn adaptive_tasks_on_a_network_with_no_trusted_device_run_as_two_of_three() {
 fn voted_work_no_trusted_device_can_take_runs_on_a_majority() {
     // Trusted devices exist, but none has the memory this job asks for:
     // its tasks cannot be anchored, and must not wait for an anchor.
-    for verification in [
-        Verification::adaptive(100_000),
-        Verification::replicated(2),
-        Verification::replicated(3),
-    ] {
+    for verification in voted_policies() {
         let (mut chain, consumer) = trusted_devices(6);
         newcomers_of_their_own(
             &mut chain,
