@@ -37,7 +37,9 @@ pub struct SubmitArgs {
     /// Input files, one task each.
     #[arg(long, num_args = 1.., required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Replicas per task (quorum is a majority).
+    /// Replicas per task (quorum is a majority; with two or more, a device
+    /// trusted to run alone is among them and in the majority whenever one
+    /// can take the job).
     #[arg(long, default_value_t = 3, conflicts_with = "adaptive")]
     pub replicas: u8,
     /// Adaptive replication: trusted devices run tasks alone, with random
