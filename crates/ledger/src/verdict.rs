@@ -103,13 +103,19 @@ impl Ledger {
     /// with no trusted replica at all (drawn while no device that takes
     /// work was trusted, as on a new network) is decided by its majority.
     fn vouched(&self, replicas: &[Replica], members: &[usize]) -> bool {
-        // Members first: a solo or anchored verdict is vouched for by its
-        // first trusted member, one device look-up.
-        let trusted = |r: &Replica| self.trusted(&r.device);
-        members
-            .iter()
-            .any(|&i| replicas.get(i).is_some_and(trusted))
-            || !replicas.iter().any(trusted)
+        // One look-up a replica, in assignment order: a solo or anchored
+        // verdict is vouched for by its first replica, which is trusted
+        // and agrees.
+        let mut any_trusted = false;
+        for (i, replica) in replicas.iter().enumerate() {
+            if self.trusted(&replica.device) {
+                if members.contains(&i) {
+                    return true;
+                }
+                any_trusted = true;
+            }
+        }
+        !any_trusted
     }
 
     fn accept(&mut self, id: TaskId, output: Hash, agreeing: &[usize], disagreeing: &[usize]) {
