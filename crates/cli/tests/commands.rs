@@ -19,7 +19,21 @@ fn verigrid(args: &[&str]) -> (bool, String, String) {
 fn demo_runs_a_verified_job_end_to_end() {
     let (ok, stdout, stderr) = verigrid(&["demo"]);
     assert!(ok, "verigrid demo failed: {stderr}");
-    assert!(stdout.contains("accepted            200 / 200"), "{stdout}");
+    // Every task is decided. A task both liars land on can run out of
+    // replicas under the lead rule (docs/DESIGN.md §5.4) and is refunded
+    // rather than accepted; which tasks they land on follows the chain's
+    // randomness, so a refund or two is the protocol working.
+    let figure = |label: &str| -> u32 {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no `{label}` figure in:\n{stdout}"))
+    };
+    let (accepted, refunded) = (figure("accepted"), figure("failed (refunded)"));
+    assert_eq!(accepted + refunded, 200, "{stdout}");
+    assert!(refunded <= 2, "{refunded} of 200 tasks refunded:\n{stdout}");
     assert!(stdout.contains("wrong accepted      0"), "{stdout}");
     assert!(stdout.contains("liars slashed       2 / 2"), "{stdout}");
 }

@@ -186,7 +186,8 @@ pub enum Domain {
     TxId,
     /// A Merkle leaf.
     MerkleLeaf,
-    /// A Merkle interior node.
+    /// The empty Merkle tree's root. Interior nodes are hashed under a
+    /// key, the hash of this domain's tag (`merkle::node_hash`).
     MerkleNode,
     /// A device id from its attested key.
     DeviceId,
