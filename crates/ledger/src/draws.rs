@@ -5,9 +5,9 @@
 //! its free slots, or zero while it takes no work. The index keeps two
 //! columns of weights over the same ranks: every device's, and only those
 //! of devices trusted to run alone (docs/DESIGN.md §5.5), from which the
-//! first replica of a task decided by a vote is drawn. A weight changes only when
-//! the device's record changes, when the chain's height passes a point
-//! that lapses or restores its availability (a jail term ends, its
+//! first replica of a task decided by a vote is drawn. A weight changes
+//! only when the device's record changes, when the chain's height passes a
+//! point that lapses or restores its availability (a jail term ends, its
 //! attestation expires, it has been silent too long), or when the
 //! parameters availability depends on change. The index follows all
 //! three: the device map reports the records handed out for changing,

@@ -1,8 +1,9 @@
 //! Verdicts (docs/DESIGN.md §5.4–5.5): group the reveals by the job's
 //! comparison rule; a strict-majority group of at least `quorum`, with a
 //! trusted device in it if the task has one, is accepted, its devices paid
-//! and credited, the others slashed and discredited. No quorum: escalate with more replicas up to the cap, then
-//! fail and leave the escrow to be refunded.
+//! and credited, the others slashed and discredited. No quorum: escalate
+//! with more replicas up to the cap, then fail and leave the escrow to be
+//! refunded.
 
 use verigrid_types::{AccountId, Amount, DeviceId, Hash, TaskId};
 
@@ -91,10 +92,10 @@ impl Ledger {
         self.arm(id, deadline);
     }
 
-    /// Whether a voted task's (`voted`) agreeing `members` may decide it: if any
-    /// of its replicas (counted or not) is a device trusted to run alone,
-    /// one of the members must be. Otherwise agreement among devices with
-    /// no record decides nothing: fresh colluders, the only devices with
+    /// Whether a voted task's (`voted`) agreeing `members` may decide it:
+    /// if any of its replicas (counted or not) is a device trusted to run
+    /// alone, one of the members must be. Otherwise agreement among devices
+    /// with no record decides nothing: fresh colluders, the only devices with
     /// room while trusted ones are busy, would accept their own answer and
     /// build the record to run alone on it; and a trusted replica that
     /// withholds its reveal must not leave them the vote. The task

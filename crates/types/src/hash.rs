@@ -210,7 +210,7 @@ pub enum Domain {
 }
 
 impl Domain {
-    fn tag(self) -> &'static [u8] {
+    pub(crate) fn tag(self) -> &'static [u8] {
         match self {
             Self::TxSign => b"verigrid/tx-sign/v1",
             Self::TxId => b"verigrid/tx-id/v1",

@@ -280,10 +280,12 @@ mod tests {
 
     #[test]
     fn nodes_are_keyed_by_the_hash_of_their_domain_tag() {
+        let tag = Domain::MerkleNode.tag();
         assert_eq!(
             NODE_KEY,
-            *blake3::hash(b"verigrid/merkle-node/v1").as_bytes(),
-            "NODE_KEY must be BLAKE3(\"verigrid/merkle-node/v1\")"
+            *blake3::hash(tag).as_bytes(),
+            "NODE_KEY must be the BLAKE3 hash of {:?}",
+            String::from_utf8_lossy(tag)
         );
     }
 
