@@ -121,6 +121,11 @@ pub fn run(args: &DevArgs) -> Result<()> {
             json: args.json,
             label: "verigrid dev".into(),
             exit_after_ready: args.exit_after_ready,
+            start_over: format!(
+                "`verigrid dev --fresh` starts a new chain in {}, deleting this one, or \
+                 `--data-dir` names another dir",
+                dir.display()
+            ),
         },
     )
 }

@@ -87,6 +87,7 @@ fn main() -> ExitCode {
         Command::Dev(args) => dev::run(&args),
         Command::Demo(args) => demo::run_one(&args, true),
         Command::Node(args) => files::load(&args.config).and_then(|resolved| {
+            let store = resolved.data_dir.join("store");
             validator::run(
                 resolved,
                 validator::RunOptions {
@@ -94,6 +95,11 @@ fn main() -> ExitCode {
                     json: args.json,
                     label: format!("verigrid node ({})", args.config.display()),
                     exit_after_ready: false,
+                    start_over: format!(
+                        "deleting {} starts this validator over from its genesis (it then \
+                         catches up from its peers)",
+                        store.display()
+                    ),
                 },
             )
         }),

@@ -3,7 +3,7 @@
 //! dir, and the HTTP API — until Ctrl-C/SIGTERM, or a block target.
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -11,7 +11,7 @@ use commonware_cryptography::Signer as _;
 use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio as cw_tokio};
 use verigrid_node::api::{self, ApiConfig};
 use verigrid_node::p2p::{self, P2pConfig};
-use verigrid_node::{BlockLimits, Config, MempoolConfig, Timeouts};
+use verigrid_node::{BlockLimits, Config, MempoolConfig, StartError, Timeouts};
 
 use crate::files::{Resolved, public_hex};
 
@@ -27,6 +27,10 @@ pub struct RunOptions {
     pub label: String,
     /// Stop right after printing the ready line.
     pub exit_after_ready: bool,
+    /// How to start over when the data dir holds a chain this build
+    /// cannot continue (another genesis, or other ledger rules), told to
+    /// the user with the error.
+    pub start_over: String,
 }
 
 const MAILBOX: NonZeroUsize = match NonZeroUsize::new(1024) {
@@ -63,6 +67,21 @@ pub fn run(resolved: Resolved, options: RunOptions) -> Result<()> {
     })
 }
 
+/// Why the validator did not start, and for a data dir this build cannot
+/// continue, what to do about it: the data dir is left as it was.
+fn start_failed(e: &StartError, data_dir: &Path, start_over: &str) -> anyhow::Error {
+    if e.is_other_chain() {
+        anyhow!(
+            "starting the validator: {e}.\n\
+             Nothing in {} was changed. To go on: {start_over}; or run the verigrid build \
+             that wrote it.",
+            data_dir.display()
+        )
+    } else {
+        anyhow!("starting the validator: {e}")
+    }
+}
+
 async fn serve(context: cw_tokio::Context, resolved: Resolved, options: RunOptions) -> Result<()> {
     let started = Instant::now();
     let chain_id = resolved.genesis.chain_id.clone();
@@ -94,7 +113,7 @@ async fn serve(context: cw_tokio::Context, resolved: Resolved, options: RunOptio
     };
     let (node, tasks) = verigrid_node::start(context.child("validator"), config, networks)
         .await
-        .context("starting the validator")?;
+        .map_err(|e| start_failed(&e, &resolved.data_dir, &options.start_over))?;
     let api_config = ApiConfig {
         rate_limit: resolved.rate_limit,
         ..ApiConfig::new(

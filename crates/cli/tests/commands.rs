@@ -162,5 +162,49 @@ fn dev_starts_a_real_validator_with_its_api_on_loopback_and_says_how_fast() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(height >= 3, "{stdout}");
+
+    // Storage of another chain (the genesis edited here; a build whose
+    // ledger rules give the genesis another root looks the same): refused
+    // with what to do about it, and left as it was.
+    let genesis = dir.join("genesis.json");
+    let text = std::fs::read_to_string(&genesis).unwrap();
+    let field = "\"time_ms\": ";
+    let at = text.find(field).unwrap() + field.len();
+    let digits = text[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
+    let time: u64 = text[at..at + digits].parse().unwrap();
+    let edited = format!("{}{}{}", &text[..at], time + 1, &text[at + digits..]);
+    std::fs::write(&genesis, edited).unwrap();
+    let store = std::fs::read_dir(dir.join("node-0").join("store"))
+        .unwrap()
+        .count();
+    let (ok, _, stderr) = verigrid(&[
+        "dev",
+        "--data-dir",
+        data_dir,
+        "--api",
+        "127.0.0.1:0",
+        "--exit-after-ready",
+    ]);
+    assert!(!ok, "started on another chain's storage");
+    assert!(
+        stderr.contains("the stored chain is another one"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("verigrid dev --fresh"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let after = std::fs::read_dir(dir.join("node-0").join("store"))
+        .unwrap()
+        .count();
+    assert_eq!(after, store, "the refused storage was changed");
+    std::fs::write(&genesis, text).unwrap();
+    let (ok, _, stderr) = verigrid(&[
+        "dev",
+        "--data-dir",
+        data_dir,
+        "--api",
+        "127.0.0.1:0",
+        "--exit-after-ready",
+    ]);
+    assert!(ok, "its own genesis no longer recovers it: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -43,8 +43,8 @@ use rand_core::CryptoRng;
 use thiserror::Error;
 use tracing::{info, warn};
 use verigrid_ledger::Genesis;
-use verigrid_types::Height;
 use verigrid_types::device::AttestationVerifier;
+use verigrid_types::{Hash, Height};
 
 use crate::application::{Actor, Mailbox, Snapshots};
 use crate::block::{Block, DEFAULT_MAX_BLOCK_BYTES};
@@ -152,6 +152,48 @@ pub enum StartError {
     /// Snapshot storage could not be read.
     #[error("cannot read snapshots: {0}")]
     Snapshots(#[from] commonware_runtime::Error),
+    /// The stored chain does not start from this node's genesis block:
+    /// the storage was written for another genesis, or by a build whose
+    /// ledger rules give the same genesis another state root.
+    #[error(
+        "the stored chain is another one: its block 1 follows genesis block {stored}, \
+         and this node's genesis block is {expected} (the storage was written for \
+         another genesis, or by a build with other ledger rules)"
+    )]
+    OtherChain {
+        /// The genesis hash stored block 1 names as its parent.
+        stored: Hash,
+        /// This node's genesis block hash.
+        expected: Hash,
+    },
+    /// A stored finalized block does not replay to the state root it was
+    /// finalized with: the storage was written by a build with other
+    /// ledger rules.
+    #[error(
+        "stored block {} was finalized with state root {claimed}, but this build computes \
+         {computed} from the blocks before it (the storage was written by a build with \
+         other ledger rules)",
+        height.0
+    )]
+    OtherRules {
+        /// The block's height.
+        height: Height,
+        /// The root it was finalized with.
+        claimed: Hash,
+        /// The root this build computes.
+        computed: Hash,
+    },
+}
+
+impl StartError {
+    /// Whether the storage holds a chain this build cannot continue
+    /// ([`StartError::OtherChain`], [`StartError::OtherRules`]): starting
+    /// over, or running the build that wrote it, is the way on. Nothing in
+    /// the storage was changed.
+    #[must_use]
+    pub fn is_other_chain(&self) -> bool {
+        matches!(self, Self::OtherChain { .. } | Self::OtherRules { .. })
+    }
 }
 
 /// How the ledger was recovered at start.
@@ -236,8 +278,38 @@ where
         let Some(block) = blocks.get(ArchiveId::Index(height)).await? else {
             return Ok(applied);
         };
-        chain.finalize(&block)?;
+        chain.finalize(&block).map_err(|e| match e {
+            ChainError::StateRootMismatch {
+                height,
+                claimed,
+                computed,
+            } => StartError::OtherRules {
+                height,
+                claimed,
+                computed,
+            },
+            other => StartError::Chain(other),
+        })?;
         applied += 1;
+    }
+}
+
+/// Checks that the stored chain, if any, starts from `genesis`: a data dir
+/// written for another genesis, or by a build whose rules give another
+/// genesis root, is refused before anything of it is restored.
+async fn same_chain<E>(
+    genesis: &Block,
+    blocks: &immutable::Archive<E, Digest, Arc<Block>>,
+) -> Result<(), StartError>
+where
+    E: Clock + Storage + Metrics,
+{
+    match blocks.get(ArchiveId::Index(1)).await? {
+        Some(first) if first.parent != genesis.hash() => Err(StartError::OtherChain {
+            stored: first.parent,
+            expected: genesis.hash(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -328,7 +400,43 @@ where
     let (finalized_sender, finalized) = mpsc::unbounded_channel();
     let application = Mailbox::new(sender, finalized_sender);
 
-    // Marshal: backfill resolver, broadcast buffer, archives.
+    // Archives, and the ledger recovered from them before any network
+    // task starts (a data dir this build cannot continue stops it here).
+    let page_cache = CacheRef::new(PAGE_SIZE, PAGE_CACHE_PAGES);
+    let prefix = &config.partition_prefix;
+    let finalizations = immutable::Archive::init(
+        context.child("finalizations"),
+        archive_config(
+            prefix,
+            "finalizations-by-height",
+            scheme.certificate_codec_config(),
+            &page_cache,
+        ),
+    )
+    .await?;
+    let blocks: immutable::Archive<E, Digest, Arc<Block>> = immutable::Archive::init(
+        context.child("blocks"),
+        archive_config(prefix, "finalized-blocks", max_block_bytes, &page_cache),
+    )
+    .await?;
+    // Recover the ledger: restore the newest usable snapshot, then replay
+    // the stored finalized blocks after it, which marshal keeps contiguous
+    // up to at least what it has delivered (blocks it redelivers after
+    // this are skipped by `Chain::finalize`).
+    same_chain(&genesis, &blocks).await?;
+    let snapshot_partition = format!("{prefix}-snapshots");
+    let snapshot = restore(&context, &snapshot_partition, &mut chain, &blocks).await?;
+    let replayed = replay(&mut chain, &blocks).await?;
+    let recovery = Recovery { snapshot, replayed };
+    if snapshot.is_some() || replayed > 0 {
+        info!(
+            snapshot = snapshot.map(|h| h.0),
+            replayed,
+            height = chain.height().0,
+            "recovered ledger"
+        );
+    }
+    // Marshal: backfill resolver and broadcast buffer.
     let Networks {
         votes,
         certificates,
@@ -366,39 +474,6 @@ where
     );
     buffer_engine.start(broadcast);
 
-    let page_cache = CacheRef::new(PAGE_SIZE, PAGE_CACHE_PAGES);
-    let prefix = &config.partition_prefix;
-    let finalizations = immutable::Archive::init(
-        context.child("finalizations"),
-        archive_config(
-            prefix,
-            "finalizations-by-height",
-            scheme.certificate_codec_config(),
-            &page_cache,
-        ),
-    )
-    .await?;
-    let blocks: immutable::Archive<E, Digest, Arc<Block>> = immutable::Archive::init(
-        context.child("blocks"),
-        archive_config(prefix, "finalized-blocks", max_block_bytes, &page_cache),
-    )
-    .await?;
-    // Recover the ledger: restore the newest usable snapshot, then replay
-    // the stored finalized blocks after it, which marshal keeps contiguous
-    // up to at least what it has delivered (blocks it redelivers after
-    // this are skipped by `Chain::finalize`).
-    let snapshot_partition = format!("{prefix}-snapshots");
-    let snapshot = restore(&context, &snapshot_partition, &mut chain, &blocks).await?;
-    let replayed = replay(&mut chain, &blocks).await?;
-    let recovery = Recovery { snapshot, replayed };
-    if snapshot.is_some() || replayed > 0 {
-        info!(
-            snapshot = snapshot.map(|h| h.0),
-            replayed,
-            height = chain.height().0,
-            "recovered ledger"
-        );
-    }
     let (writer, to_write) = mpsc::channel(1);
     let snapshots_task = context
         .child("snapshots")
@@ -494,4 +569,129 @@ where
             consensus: consensus_task,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
+    use verigrid_types::params::Params;
+    use verigrid_types::{AccountId, Amount, Timestamp};
+
+    use super::*;
+    use crate::chain::RefuseAttestations;
+
+    fn genesis() -> Genesis {
+        Genesis {
+            chain_id: "verigrid-recovery".into(),
+            params: Params::new(AccountId([0x60; 32])),
+            accounts: vec![(AccountId([1; 32]), Amount(1_000))],
+            time: Timestamp(0),
+        }
+    }
+
+    /// Block 1 on `parent`, claiming `state_root`.
+    fn first_block(parent: Hash, state_root: Hash) -> Block {
+        Block {
+            height: Height(1),
+            parent,
+            time: Timestamp(1_000),
+            randomness: Block::next_randomness(parent),
+            proposer: AccountId([2; 32]),
+            state_root,
+            txs: Vec::new(),
+        }
+    }
+
+    /// Runs `check` on a fresh chain and a block archive holding `block`
+    /// at height 1.
+    fn with_stored(
+        block: impl FnOnce(&Block, &Chain) -> Block + Send + 'static,
+        check: impl AsyncFnOnce(
+            &mut Chain,
+            &Block,
+            &immutable::Archive<deterministic::Context, Digest, Arc<Block>>,
+        ) + Send
+        + 'static,
+    ) {
+        deterministic::Runner::default().start(|context| async move {
+            let (mut chain, genesis) = Chain::new(
+                &genesis(),
+                Box::new(RefuseAttestations),
+                BlockLimits::default(),
+            )
+            .unwrap();
+            let stored = block(&genesis, &chain);
+            let cache = CacheRef::new(PAGE_SIZE, PAGE_CACHE_PAGES);
+            let config =
+                archive_config("test", "finalized-blocks", DEFAULT_MAX_BLOCK_BYTES, &cache);
+            let blocks = immutable::Archive::init(context.child("blocks"), config)
+                .await
+                .unwrap()
+                .put_sync(1, stored.digest(), &Arc::new(stored))
+                .await
+                .unwrap();
+            check(&mut chain, &genesis, &blocks).await;
+        });
+    }
+
+    #[test]
+    fn a_stored_chain_from_another_genesis_is_refused_by_name() {
+        with_stored(
+            |_, _| first_block(Hash([9; 32]), Hash::ZERO),
+            async |_, genesis, blocks| {
+                let e = same_chain(genesis, blocks).await.unwrap_err();
+                assert!(e.is_other_chain(), "{e}");
+                let StartError::OtherChain { stored, expected } = e else {
+                    panic!("{e}")
+                };
+                assert_eq!((stored, expected), (Hash([9; 32]), genesis.hash()));
+            },
+        );
+    }
+
+    #[test]
+    fn a_stored_block_with_another_state_root_is_refused_as_other_rules() {
+        with_stored(
+            |genesis, _| first_block(genesis.hash(), Hash([7; 32])),
+            async |chain, genesis, blocks| {
+                same_chain(genesis, blocks).await.unwrap();
+                let e = replay(chain, blocks).await.unwrap_err();
+                assert!(e.is_other_chain(), "{e}");
+                let StartError::OtherRules {
+                    height,
+                    claimed,
+                    computed,
+                } = e
+                else {
+                    panic!("{e}")
+                };
+                assert_eq!((height, claimed), (Height(1), Hash([7; 32])));
+                assert_ne!(computed, claimed);
+                assert_eq!(chain.height(), Height(0), "nothing of it was applied");
+            },
+        );
+    }
+
+    #[test]
+    fn a_stored_chain_of_this_build_replays() {
+        with_stored(
+            |genesis, chain| {
+                // The root this build computes for an empty block 1.
+                let mut block = first_block(genesis.hash(), Hash::ZERO);
+                let mut ledger = chain.ledger().clone();
+                block.state_root =
+                    crate::chain::apply(&mut ledger, &block.input(), &RefuseAttestations)
+                        .unwrap()
+                        .state_root;
+                block
+            },
+            async |chain, genesis, blocks| {
+                same_chain(genesis, blocks).await.unwrap();
+                assert_eq!(replay(chain, blocks).await.unwrap(), 1);
+                assert_eq!(chain.height(), Height(1));
+            },
+        );
+    }
 }

@@ -22,8 +22,8 @@ use commonware_utils::channel::oneshot;
 use commonware_utils::{NZU32, NZUsize, probability};
 use verigrid_ledger::Genesis;
 use verigrid_node::{
-    BlockLimits, Config, MempoolConfig, Networks, Node, Recovery, RefuseAttestations, Status,
-    Tasks, Timeouts,
+    BlockLimits, Config, MempoolConfig, Networks, Node, Recovery, RefuseAttestations, StartError,
+    Status, Tasks, Timeouts,
 };
 use verigrid_types::params::Params;
 use verigrid_types::tx::{Call, SignedTx, Signer, Tx};
@@ -146,6 +146,19 @@ async fn start_validator_with(
     index: usize,
     snapshot_every: Option<NonZeroU64>,
 ) -> (Node, Tasks) {
+    try_start_validator(context, oracle, signers, index, snapshot_every, genesis())
+        .await
+        .unwrap()
+}
+
+async fn try_start_validator(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    signers: &[PrivateKey],
+    index: usize,
+    snapshot_every: Option<NonZeroU64>,
+    genesis: Genesis,
+) -> Result<(Node, Tasks), StartError> {
     let signer = signers[index].clone();
     let me = signer.public_key();
     let control = oracle.control(me.clone());
@@ -165,7 +178,7 @@ async fn start_validator_with(
         blocker: control.clone(),
     };
     let config = Config {
-        genesis: genesis(),
+        genesis,
         signer,
         validators: signers.iter().map(PrivateKey::public_key).collect(),
         verifier: Box::new(RefuseAttestations),
@@ -176,9 +189,7 @@ async fn start_validator_with(
         snapshot_every,
         mailbox_size: NZUsize!(1024),
     };
-    verigrid_node::start(context.child("validator"), config, networks)
-        .await
-        .unwrap()
+    verigrid_node::start(context.child("validator"), config, networks).await
 }
 
 /// Starts validator `index` in its own supervised task, so aborting the
@@ -594,5 +605,49 @@ fn a_restart_restores_the_newest_snapshot_and_replays_only_later_blocks() {
             .await
             .unwrap();
         assert_eq!(balance, 33);
+    });
+}
+
+#[test]
+fn storage_written_for_another_genesis_is_refused_and_left_as_it_was() {
+    let every = NonZeroU64::new(4).unwrap();
+    let first = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(17)
+            .with_timeout(Some(Duration::from_secs(120))),
+    );
+    let (before, checkpoint) = first.start_and_recover(|context| async move {
+        let (signers, _, oracle) = linked_network(&context).await;
+        let mut nodes = Vec::new();
+        for i in 0..signers.len() {
+            let (node, _) = start_validator_with(&context, &oracle, &signers, i, Some(every)).await;
+            nodes.push(node);
+        }
+        let all: Vec<&Node> = nodes.iter().collect();
+        await_height(&context, &all, 9, Duration::from_secs(60)).await;
+        states(&nodes).await
+    });
+
+    deterministic::Runner::from(checkpoint).start(|context| async move {
+        let (signers, _, oracle) = linked_network(&context).await;
+        // The same chain id and validators, but another genesis (as a build
+        // whose ledger rules give the genesis another root would have).
+        let other = Genesis {
+            time: Timestamp(1),
+            ..genesis()
+        };
+        let Err(e) = try_start_validator(&context, &oracle, &signers, 0, Some(every), other).await
+        else {
+            panic!("a validator started on storage written for another genesis");
+        };
+        assert!(e.is_other_chain(), "{e}");
+        assert!(matches!(e, StartError::OtherChain { .. }), "{e}");
+        // Nothing of it was changed: its own genesis recovers every block.
+        let (node, tasks) = start_validator_with(&context, &oracle, &signers, 0, Some(every)).await;
+        assert!(tasks.recovery.snapshot.is_some(), "{:?}", tasks.recovery);
+        let (status, old) = &before[0];
+        let recovered = node.status().await.unwrap();
+        assert!(recovered.height >= status.height, "lost a finalized block");
+        assert_eq!(history(&node, status.height.0).await, *old);
     });
 }
