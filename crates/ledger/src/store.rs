@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use verigrid_types::codec::Encode;
 use verigrid_types::merkle::{self, Proof};
-use verigrid_types::{Domain, Hash, JobId, TaskId};
+use verigrid_types::{Hash, JobId, TaskId};
 
 #[derive(Clone, Debug)]
 struct Entry<K, V> {
@@ -237,7 +237,7 @@ impl<K: Ord + StdHash + Copy + Encode, V: Encode + Clone> StateMap<K, V> {
         buf.clear();
         key.encode_to(buf);
         value.encode_to(buf);
-        merkle::leaf_hash(&Hash::of(Domain::StateEntry, &[buf]).0)
+        merkle::leaf_hash(buf)
     }
 
     fn leaf_of(key: &K, value: &V) -> Hash {
@@ -748,6 +748,7 @@ impl<V: Encode + Clone> TaskMap<V> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use verigrid_types::Domain;
 
     #[test]
     fn changes_name_each_changed_entry_once_per_taking() {

@@ -184,7 +184,8 @@ pub enum Domain {
     TxSign,
     /// A transaction id.
     TxId,
-    /// A Merkle leaf.
+    /// A Merkle leaf. Leaves are hashed under a key, the hash of this
+    /// domain's tag (`merkle::leaf_hash`).
     MerkleLeaf,
     /// The empty Merkle tree's root. Interior nodes are hashed under a
     /// key, the hash of this domain's tag (`merkle::node_hash`).
@@ -205,8 +206,6 @@ pub enum Domain {
     State,
     /// Per-draw assignment randomness.
     Draw,
-    /// An entry of a state map.
-    StateEntry,
 }
 
 impl Domain {
@@ -224,7 +223,6 @@ impl Domain {
             Self::Block => b"verigrid/block/v1",
             Self::State => b"verigrid/state/v1",
             Self::Draw => b"verigrid/draw/v1",
-            Self::StateEntry => b"verigrid/state-entry/v1",
         }
     }
 }
