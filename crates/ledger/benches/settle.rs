@@ -16,89 +16,20 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{CHAIN, DEVICES, Node, Trusting, assigned, chain, submit_job};
+use common::{CHAIN, Round, Trusting};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use verigrid_ledger::{BlockInput, Event};
-use verigrid_types::job::Verification;
+use verigrid_types::Hash;
 use verigrid_types::tx::{SignedTx, Signer};
-use verigrid_types::{DeviceId, Domain, Hash, TaskId, Timestamp};
-
-/// A chain whose devices have built enough record to hold many tasks, and
-/// whose last block assigned a full round of work.
-fn setup(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
-    let mut node = chain(DEVICES, adaptive);
-    let verification = if adaptive {
-        Verification::adaptive(100_000)
-    } else {
-        Verification::replicated(3)
-    };
-    let mut work = assigned(&node.apply(vec![submit_job(10_000_000, verification)]));
-    // Warm up: every round of agreeing results earns each device a slot
-    // (and, past 20, the record to run alone under adaptive replication).
-    for _ in 0..25 {
-        let commits = node.commits(&work);
-        let opened = revealable(&node.apply(commits), &mut node.committed, &work);
-        let reveals = node.reveals(&opened);
-        work = assigned(&node.apply(reveals));
-    }
-    (node, work)
-}
-
-/// Replicas whose reveal the block opened, given what was committed so far.
-fn revealable(
-    events: &[Event],
-    committed: &mut BTreeMap<TaskId, Vec<DeviceId>>,
-    just_committed: &[(TaskId, DeviceId)],
-) -> Vec<(TaskId, DeviceId)> {
-    for (task, device) in just_committed {
-        committed.entry(*task).or_default().push(*device);
-    }
-    let mut out = Vec::new();
-    for e in events {
-        if let Event::RevealOpen { task } = e
-            && let Some(devices) = committed.remove(task)
-        {
-            out.extend(devices.into_iter().map(|d| (*task, d)));
-        }
-    }
-    out
-}
 
 /// Measures one round (a block of commits, then a block of reveals that
 /// settles what they opened) for a job under `adaptive` or replication 3.
 fn round(c: &mut Criterion, name: &str, adaptive: bool) {
-    let (mut node, work) = setup(adaptive);
-    let commit_txs = node.commits(&work);
-    let commit_block = node.input(commit_txs);
-    let mut scratch = node.ledger.clone();
-    let out = scratch.apply_block(&commit_block, &Trusting).unwrap();
-    let mut committed = node.committed.clone();
-    let opened = revealable(&out.events, &mut committed, &work);
-    let reveal_txs = node.reveals(&opened);
-    let reveal_block = BlockInput {
-        height: commit_block.height.plus(1),
-        time: Timestamp(commit_block.time.0 + 1000),
-        randomness: Hash::of(Domain::Draw, &[b"next"]),
-        parent: out.state_root,
-        proposer: commit_block.proposer,
-        txs: reveal_txs,
-    };
-    let settled = scratch
-        .apply_block(&reveal_block, &Trusting)
-        .unwrap()
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::Verdict(_)))
-        .count() as u64;
-    println!(
-        "{name}: {} replicas committed, {} revealed, {settled} tasks settled, in {} + {} transactions",
-        work.len(),
-        opened.len(),
-        commit_block.txs.len(),
-        reveal_block.txs.len()
-    );
+    let Round {
+        node,
+        commit_block,
+        reveal_block,
+        settled,
+    } = Round::new(name, adaptive);
 
     let mut group = c.benchmark_group(name);
     group.sample_size(10);

@@ -14,8 +14,8 @@
 //!   parent's state. Invalid transactions inside a block are not a fault of
 //!   the block: the ledger records them as rejected and charges nothing.
 //!
-//! A block's signatures are checked before the ledger applies it, in
-//! batches, on every core ([`apply`]): batched and one-by-one checks agree
+//! A block's signatures are checked in batches on the other cores while
+//! the ledger applies it ([`apply`]): batched and one-by-one checks agree
 //! on every signature (docs/DESIGN.md §4), so this is the outcome
 //! `Ledger::apply_block` gives, only sooner.
 
@@ -23,14 +23,11 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 use verigrid_ledger::VerdictProof;
-use verigrid_ledger::{
-    BlockError, BlockInput, BlockOutcome, Event, Genesis, Ledger, SignatureChecks, TxError,
-};
+use verigrid_ledger::{BlockError, BlockInput, BlockOutcome, Event, Genesis, Ledger, TxError};
 use verigrid_types::codec::Encode;
 use verigrid_types::device::{
     AttestationFailure, AttestationSummary, AttestationVerifier, Evidence, VerifyRequest,
 };
-use verigrid_types::tx::SignedTx;
 use verigrid_types::{AccountId, Hash, Height, JobId, TaskId, Timestamp};
 
 use crate::assignments::Assignments;
@@ -45,11 +42,14 @@ const MAX_SPECULATIVE: usize = 256;
 /// that a bad signature costs little to find.
 const CHECK_RUN: usize = 256;
 
-/// Applies `input` to `ledger`, its signatures checked first in batches of
-/// [`CHECK_RUN`] on every core. The outcome is the one
-/// [`Ledger::apply_block`] gives: a check counts only for the transaction,
-/// key and signature it was made for, and anything it does not cover is
-/// verified inline.
+/// Applies `input` to `ledger`, its signatures checked in batches of
+/// [`CHECK_RUN`] on the other cores while the ledger applies the runs
+/// before them, so the ledger's thread waits only for the first run (on
+/// one core it checks each run itself as it reaches it). The outcome is
+/// the one [`Ledger::apply_block`] gives: a check counts only for the
+/// transaction, key and signature it was made for, and anything no check
+/// covers (a checker that died, and every run after its) is verified
+/// inline.
 ///
 /// # Errors
 /// As [`Ledger::apply_block`].
@@ -58,47 +58,41 @@ pub fn apply(
     input: &BlockInput,
     verifier: &dyn AttestationVerifier,
 ) -> Result<BlockOutcome, BlockError> {
-    let checks = check_signatures(ledger, &input.txs);
-    ledger.apply_block_checked(input, verifier, checks)
-}
-
-/// Checks of `txs` in order, one per run of [`CHECK_RUN`], the runs shared
-/// out over the cores in consecutive parts.
-fn check_signatures(ledger: &Ledger, txs: &[SignedTx]) -> Vec<SignatureChecks> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let runs = txs.len().div_ceil(CHECK_RUN);
     let checker = ledger.signature_checker();
-    if cores < 2 || runs < 2 {
-        return txs
-            .chunks(CHECK_RUN)
-            .map(|run| checker.check(run))
-            .collect();
+    let runs = input.txs.len().div_ceil(CHECK_RUN);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = cores.saturating_sub(1).min(runs);
+    if workers == 0 {
+        let checks = input.txs.chunks(CHECK_RUN).map(|run| checker.check(run));
+        return ledger.apply_block_checked(input, verifier, checks);
     }
-    let part = runs.div_ceil(cores) * CHECK_RUN;
     std::thread::scope(|s| {
-        let workers: Vec<_> = txs
-            .chunks(part)
-            .map(|part| {
+        // Worker `w` checks runs w, w + workers, …, in order.
+        let (streams, handles): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|w| {
+                let (sender, stream) = std::sync::mpsc::channel();
                 let checker = checker.clone();
-                s.spawn(move || {
-                    part.chunks(CHECK_RUN)
-                        .map(|run| checker.check(run))
-                        .collect::<Vec<_>>()
-                })
+                let txs = &input.txs;
+                let handle = s.spawn(move || {
+                    for run in txs.chunks(CHECK_RUN).skip(w).step_by(workers) {
+                        // The ledger stopped drawing (a refused block).
+                        if sender.send(checker.check(run)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                (stream, handle)
             })
             .collect();
-        // A worker that died leaves its runs unchecked; the ledger verifies
-        // those (and, checks no longer lining up, the rest) inline.
-        let mut checks = Vec::with_capacity(runs);
-        let mut whole = true;
-        for worker in workers {
-            match worker.join() {
-                Ok(done) if whole => checks.extend(done),
-                Ok(_) => {}
-                Err(_) => whole = false,
-            }
+        let checks = (0..runs).map_while(|i| streams.get(i % workers)?.recv().ok());
+        let outcome = ledger.apply_block_checked(input, verifier, checks);
+        drop(streams);
+        // Joined here, a worker's panic is not the block's: what it left
+        // unchecked was verified inline.
+        for handle in handles {
+            let _ = handle.join();
         }
-        checks
+        outcome
     })
 }
 
@@ -740,6 +734,16 @@ mod tests {
             proposer: AccountId([9; 32]),
             txs,
         };
+        // A block the ledger refuses stops the checkers with it.
+        let mut refused = ledger.clone();
+        let ahead = BlockInput {
+            height: Height(2),
+            ..input.clone()
+        };
+        assert!(matches!(
+            apply(&mut refused, &ahead, &RefuseAttestations),
+            Err(BlockError::BadHeight { .. })
+        ));
         let mut batched = ledger.clone();
         let mut single = ledger;
         let a = apply(&mut batched, &input, &RefuseAttestations).unwrap();

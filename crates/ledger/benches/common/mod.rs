@@ -220,3 +220,98 @@ pub fn submit_job(count: u32, verification: Verification) -> SignedTx {
     }
     .sign(CHAIN, &consumer)
 }
+
+/// A chain whose devices have built enough record to hold many tasks, and
+/// whose last block assigned a full round of work.
+fn warmed_up(adaptive: bool) -> (Node, Vec<(TaskId, DeviceId)>) {
+    let mut node = chain(DEVICES, adaptive);
+    let verification = if adaptive {
+        Verification::adaptive(100_000)
+    } else {
+        Verification::replicated(3)
+    };
+    let mut work = assigned(&node.apply(vec![submit_job(10_000_000, verification)]));
+    // Warm up: every round of agreeing results earns each device a slot
+    // (and, past 20, the record to run alone under adaptive replication).
+    for _ in 0..25 {
+        let commits = node.commits(&work);
+        let opened = revealable(&node.apply(commits), &mut node.committed, &work);
+        let reveals = node.reveals(&opened);
+        work = assigned(&node.apply(reveals));
+    }
+    (node, work)
+}
+
+/// Replicas whose reveal the block opened, given what was committed so far.
+fn revealable(
+    events: &[Event],
+    committed: &mut BTreeMap<TaskId, Vec<DeviceId>>,
+    just_committed: &[(TaskId, DeviceId)],
+) -> Vec<(TaskId, DeviceId)> {
+    for (task, device) in just_committed {
+        committed.entry(*task).or_default().push(*device);
+    }
+    let mut out = Vec::new();
+    for e in events {
+        if let Event::RevealOpen { task } = e
+            && let Some(devices) = committed.remove(task)
+        {
+            out.extend(devices.into_iter().map(|d| (*task, d)));
+        }
+    }
+    out
+}
+
+/// One round of settling, to apply to `node.ledger` (a clone of it each
+/// time): a block of commits for a full round of assigned work, then a
+/// block of the reveals it opens, which settles `settled` tasks.
+pub struct Round {
+    pub node: Node,
+    pub commit_block: BlockInput,
+    pub reveal_block: BlockInput,
+    pub settled: u64,
+}
+
+impl Round {
+    /// The round of a warmed-up chain under `adaptive` or replication 3;
+    /// prints its size under `name`.
+    pub fn new(name: &str, adaptive: bool) -> Self {
+        let (mut node, work) = warmed_up(adaptive);
+        let commit_txs = node.commits(&work);
+        let commit_block = node.input(commit_txs);
+        let mut scratch = node.ledger.clone();
+        let out = scratch.apply_block(&commit_block, &Trusting).unwrap();
+        let mut committed = node.committed.clone();
+        let opened = revealable(&out.events, &mut committed, &work);
+        let reveal_txs = node.reveals(&opened);
+        let reveal_block = BlockInput {
+            height: commit_block.height.plus(1),
+            time: Timestamp(commit_block.time.0 + 1000),
+            randomness: Hash::of(Domain::Draw, &[b"next"]),
+            parent: out.state_root,
+            proposer: commit_block.proposer,
+            txs: reveal_txs,
+        };
+        let settled = scratch
+            .apply_block(&reveal_block, &Trusting)
+            .unwrap()
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Verdict(_)))
+            .count() as u64;
+        println!(
+            "{name}: {} replicas committed, {} revealed, {settled} tasks settled, in {} + {} \
+             transactions",
+            work.len(),
+            opened.len(),
+            commit_block.txs.len(),
+            reveal_block.txs.len()
+        );
+        Self {
+            node,
+            commit_block,
+            reveal_block,
+            settled,
+        }
+    }
+}
