@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use serde_json::json;
-use verigrid_sim::network::{self, Adversary, Policy, Workload};
+use verigrid_sim::network::{self, Adversary, Joining, Policy, Workload};
 use verigrid_sim::report;
 use verigrid_sim::{Conditions, DevAttester, SimAttester};
 
@@ -20,6 +20,9 @@ pub struct RunArgs {
     /// How the liars behave.
     #[arg(long, value_enum, default_value_t = AdversaryArg::Colluding)]
     pub adversary: AdversaryArg,
+    /// When the liars join the network.
+    #[arg(long, value_enum, default_value_t = JoiningArg::Start)]
+    pub liars_join: JoiningArg,
     /// Tasks in the measured job.
     #[arg(long, default_value_t = 200)]
     pub tasks: u32,
@@ -179,9 +182,17 @@ pub enum AdversaryArg {
     /// Liars build a record honestly through the warm-up, then collude
     /// from the first measured task (with no warm-up: from the start).
     Turncoat,
-    /// Colluders that register once the warm-up is over: all of them are
-    /// on the network, with no record, through the measured job.
-    Newcomers,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum JoiningArg {
+    /// With every other device, before the warm-up (which slashes most of
+    /// them before the measured job).
+    Start,
+    /// Once the warm-up is over: all of them on the network, with no
+    /// record, through the measured job (not for turncoats, whose record
+    /// is the warm-up's).
+    AfterWarmup,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -204,7 +215,10 @@ fn config(args: &RunArgs) -> Result<network::Config> {
             AdversaryArg::Colluding => Adversary::Colluding,
             AdversaryArg::Lazy => Adversary::Lazy,
             AdversaryArg::Turncoat => Adversary::Turncoat,
-            AdversaryArg::Newcomers => Adversary::Newcomers,
+        },
+        liars_join: match args.liars_join {
+            JoiningArg::Start => Joining::FromStart,
+            JoiningArg::AfterWarmup => Joining::AfterWarmup,
         },
         tasks: args.tasks,
         policy: match args.policy {
@@ -257,11 +271,15 @@ pub fn run_one(args: &RunArgs, dev: bool) -> Result<()> {
     if !args.json {
         let what = if dev { "demo" } else { "simulation" };
         println!(
-            "verigrid {what}: chain {}, {} devices ({:.0} % lying, {:?}), {} tasks, {}",
+            "verigrid {what}: chain {}, {} devices ({:.0} % lying, {:?}{}), {} tasks, {}",
             network::CHAIN_ID,
             config.devices,
             config.adversaries * 100.0,
             config.adversary,
+            match config.liars_join {
+                Joining::FromStart => "",
+                Joining::AfterWarmup => ", joining after the warm-up",
+            },
             config.tasks,
             report::policy_name(config.policy),
         );
@@ -521,6 +539,7 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     let models = [
         (
             Adversary::Colluding,
+            Joining::FromStart,
             "colluding",
             "Colluding liars (always lie, all agree on one wrong output)",
             "The liars are on the network from the start, so the warm-up's replication \
@@ -528,24 +547,37 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
              slashed during it); the next table keeps them out of the warm-up. ",
         ),
         (
-            Adversary::Newcomers,
+            Adversary::Colluding,
+            Joining::AfterWarmup,
             "newcomers",
             "Colluding newcomers (register after the warm-up)",
-            "The same colluders, registered only once the warm-up is over: every one of them is \
-             on the network, with no record, when the measured job starts, and while the \
-             trusted devices are busy they are the only devices with free slots (a network \
-             taking in new liars as fast as it slashes them). ",
+            "The same colluders, registered only once the warm-up is over \
+             (`--liars-join after-warmup`): every one of them is on the network, with no \
+             record, when the measured job starts, and while the trusted devices are busy they \
+             are the only devices with free slots (a network taking in new liars as fast as it \
+             slashes them). ",
+        ),
+        (
+            Adversary::Lazy,
+            Joining::AfterWarmup,
+            "lazy",
+            "Lazy newcomers (random outputs, register after the warm-up)",
+            "Lazy liars (`--adversary lazy`) return an output of their own each, so no two \
+             agree: they cannot outvote anyone, only cost replicas. They register after the \
+             warm-up, as the newcomers above, so that the measured job meets all of them (from \
+             the start, the warm-up slashes them as it does colluders). ",
         ),
         (
             Adversary::Turncoat,
+            Joining::FromStart,
             "turncoat",
             "Turncoats (honest through the warm-up, then collude)",
             "",
         ),
     ];
-    for (adversary, label, title, intro) in models {
+    for (adversary, joining, label, title, intro) in models {
         eprintln!("running {title} …");
-        let rows = report::sweep(args.devices, args.tasks, args.seed, adversary)?;
+        let rows = report::sweep(args.devices, args.tasks, args.seed, adversary, joining)?;
         let mut table = report::markdown(&rows, title, args.devices, args.tasks, args.seed);
         if let Some(at) = table.find(&format!("{} simulated devices", args.devices)) {
             table.insert_str(at, intro);
@@ -561,7 +593,7 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     let setting = report::Setting {
         conditions: phones,
         slots,
-        workload: Workload::Exact,
+        ..report::Setting::default()
     };
     let rows = report::sweep_in(
         args.devices,
@@ -631,7 +663,7 @@ pub fn write_report(args: &RunArgs, path: &std::path::Path) -> Result<()> {
     let setting = report::Setting {
         conditions: phones,
         slots,
-        workload: Workload::Exact,
+        ..report::Setting::default()
     };
     let rows = report::streams(args.devices, args.tasks, args.seed, 0.2, &setting)?;
     let header = format!(

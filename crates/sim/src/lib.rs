@@ -15,4 +15,4 @@ pub mod report;
 
 pub use attestation::{Attester, DevAttester, Preverified, SimAttester};
 pub use conditions::Conditions;
-pub use network::{Adversary, Behaviour, Config, Policy, Report, Workload, run};
+pub use network::{Adversary, Behaviour, Config, Joining, Policy, Report, Workload, run};

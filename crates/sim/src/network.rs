@@ -69,12 +69,20 @@ pub enum Adversary {
     /// from the first measured task: the most trust a liar can hold when
     /// it starts lying.
     Turncoat,
-    /// Colluders that register only once the warm-up is over, so every
-    /// one of them is on the network, with no record, when the measured
-    /// work starts: a network taking in new liars as fast as it slashes
-    /// them. (Colluders present from the start are slashed by the
-    /// warm-up's replication before the measured work begins.)
-    Newcomers,
+}
+
+/// When the lying devices join the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Joining {
+    /// With every other device, before the warm-up.
+    #[default]
+    FromStart,
+    /// Once the warm-up is over, so every one of them is on the network,
+    /// with no record, when the measured work starts: a network taking in
+    /// new liars as fast as it slashes them. (Liars present from the start
+    /// are slashed by the warm-up's replication before the measured work
+    /// begins.) Turncoats cannot: their record is the warm-up's.
+    AfterWarmup,
 }
 
 /// What a task outputs.
@@ -160,6 +168,8 @@ pub struct Config {
     pub adversaries: f64,
     /// How they lie.
     pub adversary: Adversary,
+    /// When they join.
+    pub liars_join: Joining,
     /// Tasks in the job.
     pub tasks: u32,
     /// Verification policy.
@@ -210,6 +220,7 @@ impl Config {
             devices,
             adversaries,
             adversary: Adversary::Colluding,
+            liars_join: Joining::FromStart,
             tasks,
             policy,
             reward: 10,
@@ -783,6 +794,12 @@ impl<'a> Network<'a> {
                 config.adversaries
             );
         }
+        if config.adversary == Adversary::Turncoat && config.liars_join == Joining::AfterWarmup {
+            bail!(
+                "turncoats earn their record in the warm-up, so they cannot join after it: \
+                 use another adversary, or let them join from the start"
+            );
+        }
         let started = Instant::now();
         let governor = SecretKey::from_label("sim/governor");
         let consumer = SecretKey::from_label("sim/consumer");
@@ -844,10 +861,10 @@ impl<'a> Network<'a> {
         for (i, (owner, key)) in keys.iter().enumerate() {
             let is_liar =
                 liars > 0 && (i * liars) / config.devices != ((i + 1) * liars) / config.devices;
-            let late = is_liar && config.adversary == Adversary::Newcomers;
+            let late = is_liar && config.liars_join == Joining::AfterWarmup;
             let behaviour = match (is_liar, config.adversary) {
                 (false, _) => Behaviour::Honest,
-                (true, Adversary::Colluding | Adversary::Newcomers) => Behaviour::Colluder,
+                (true, Adversary::Colluding) => Behaviour::Colluder,
                 (true, Adversary::Lazy) => Behaviour::Lazy,
                 (true, Adversary::Turncoat) => Behaviour::Turncoat,
             };
@@ -886,7 +903,7 @@ impl<'a> Network<'a> {
     }
 
     /// Starts the measured work's adversaries: turncoats turn, and the
-    /// devices that join late (see [`Adversary::Newcomers`]) register,
+    /// devices that join late ([`Joining::AfterWarmup`]) register,
     /// with `slots` slots each.
     ///
     /// # Errors

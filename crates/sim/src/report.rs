@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::attestation::SimAttester;
 use crate::conditions::Conditions;
-use crate::network::{Adversary, Config, Policy, Report, Workload, run};
+use crate::network::{Adversary, Config, Joining, Policy, Report, Workload, run};
 
 /// One cell of the report.
 #[derive(Clone, Debug)]
@@ -35,8 +35,18 @@ pub const SHARES: [f64; 4] = [0.0, 0.10, 0.20, 0.33];
 ///
 /// # Errors
 /// Any failed run.
-pub fn sweep(devices: usize, tasks: u32, seed: u64, adversary: Adversary) -> Result<Vec<Row>> {
-    sweep_in(devices, tasks, seed, adversary, &Setting::default())
+pub fn sweep(
+    devices: usize,
+    tasks: u32,
+    seed: u64,
+    adversary: Adversary,
+    liars_join: Joining,
+) -> Result<Vec<Row>> {
+    let setting = Setting {
+        liars_join,
+        ..Setting::default()
+    };
+    sweep_in(devices, tasks, seed, adversary, &setting)
 }
 
 /// What a sweep runs in, beyond its size and adversaries.
@@ -48,6 +58,8 @@ pub struct Setting {
     pub slots: u16,
     /// What tasks output.
     pub workload: Workload,
+    /// When the liars join.
+    pub liars_join: Joining,
 }
 
 impl Default for Setting {
@@ -58,6 +70,7 @@ impl Default for Setting {
             conditions: Conditions::ideal(),
             slots: 16,
             workload: Workload::Exact,
+            liars_join: Joining::FromStart,
         }
     }
 }
@@ -69,6 +82,7 @@ impl Setting {
             conditions: self.conditions,
             slots: self.slots,
             workload: self.workload,
+            liars_join: self.liars_join,
             ..Config::new(devices, tasks, adversaries, policy)
         }
     }

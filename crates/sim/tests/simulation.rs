@@ -229,7 +229,7 @@ fn colluders_joining_a_busy_network_get_no_wrong_result_accepted() {
     // anchored by a trusted device.
     let attester = SimAttester::new("test-ca");
     let config = Config {
-        adversary: verigrid_sim::Adversary::Newcomers,
+        liars_join: verigrid_sim::Joining::AfterWarmup,
         ..Config::new(100, 3_000, 0.2, Policy::Adaptive(100_000))
     };
     let r = run(&config, &attester).unwrap();
@@ -238,6 +238,39 @@ fn colluders_joining_a_busy_network_get_no_wrong_result_accepted() {
     assert_eq!((r.liars, r.liars_slashed), (20, 20), "{r:?}");
     assert_eq!(r.accepted + r.failed, 3_000);
     assert!(r.replicas_per_task <= 1.2, "{r:?}");
+}
+
+#[test]
+fn lazy_liars_joining_late_only_cost_replicas() {
+    // Random outputs agree with nothing: every lie meets a disagreeing
+    // replica and is slashed, and the price is the replicas that took.
+    let attester = SimAttester::new("test-ca");
+    let config = Config {
+        adversary: verigrid_sim::Adversary::Lazy,
+        liars_join: verigrid_sim::Joining::AfterWarmup,
+        ..Config::new(100, 3_000, 0.2, Policy::Replicated(2))
+    };
+    let r = run(&config, &attester).unwrap();
+    assert_eq!(r.wrong_accepted, 0, "{r:?}");
+    assert_eq!(r.honest_slashed, 0, "{r:?}");
+    assert!(r.liars_slashed > 0, "{r:?}");
+    assert_eq!(r.accepted + r.failed, 3_000);
+    assert!(r.replicas_per_task > 2.0, "{r:?}");
+}
+
+#[test]
+fn turncoats_cannot_join_after_the_warm_up_that_gives_them_their_record() {
+    let attester = SimAttester::new("test-ca");
+    let config = Config {
+        adversary: verigrid_sim::Adversary::Turncoat,
+        liars_join: verigrid_sim::Joining::AfterWarmup,
+        ..Config::new(12, 10, 0.2, Policy::Adaptive(100_000))
+    };
+    let e = run(&config, &attester).unwrap_err().to_string();
+    assert!(
+        e.contains("turncoats earn their record in the warm-up"),
+        "{e}"
+    );
 }
 
 fn tensors(policy: Policy, adversaries: f64, adversary: verigrid_sim::Adversary) -> Config {
