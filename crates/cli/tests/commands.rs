@@ -174,17 +174,23 @@ fn dev_starts_a_real_validator_with_its_api_on_loopback_and_says_how_fast() {
     let time: u64 = text[at..at + digits].parse().unwrap();
     let edited = format!("{}{}{}", &text[..at], time + 1, &text[at + digits..]);
     std::fs::write(&genesis, edited).unwrap();
-    let store = std::fs::read_dir(dir.join("node-0").join("store"))
-        .unwrap()
-        .count();
-    let (ok, _, stderr) = verigrid(&[
-        "dev",
-        "--data-dir",
-        data_dir,
-        "--api",
-        "127.0.0.1:0",
-        "--exit-after-ready",
-    ]);
+    let entries = || {
+        std::fs::read_dir(dir.join("node-0").join("store"))
+            .unwrap()
+            .count()
+    };
+    let restart = || {
+        verigrid(&[
+            "dev",
+            "--data-dir",
+            data_dir,
+            "--api",
+            "127.0.0.1:0",
+            "--exit-after-ready",
+        ])
+    };
+    let store = entries();
+    let (ok, _, stderr) = restart();
     assert!(!ok, "started on another chain's storage");
     assert!(
         stderr.contains("the stored chain is another one"),
@@ -192,19 +198,9 @@ fn dev_starts_a_real_validator_with_its_api_on_loopback_and_says_how_fast() {
     );
     assert!(stderr.contains("verigrid dev --fresh"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let after = std::fs::read_dir(dir.join("node-0").join("store"))
-        .unwrap()
-        .count();
-    assert_eq!(after, store, "the refused storage was changed");
+    assert_eq!(entries(), store, "the refused storage was changed");
     std::fs::write(&genesis, text).unwrap();
-    let (ok, _, stderr) = verigrid(&[
-        "dev",
-        "--data-dir",
-        data_dir,
-        "--api",
-        "127.0.0.1:0",
-        "--exit-after-ready",
-    ]);
+    let (ok, _, stderr) = restart();
     assert!(ok, "its own genesis no longer recovers it: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

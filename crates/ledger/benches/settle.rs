@@ -17,33 +17,26 @@
 mod common;
 
 use common::{CHAIN, Round, Trusting};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use verigrid_types::Hash;
 use verigrid_types::tx::{SignedTx, Signer};
 
 /// Measures one round (a block of commits, then a block of reveals that
 /// settles what they opened) for a job under `adaptive` or replication 3.
 fn round(c: &mut Criterion, name: &str, adaptive: bool) {
+    let round = Round::new(name, adaptive);
     let Round {
         node,
         commit_block,
         reveal_block,
         settled,
-    } = Round::new(name, adaptive);
+    } = &round;
 
     let mut group = c.benchmark_group(name);
     group.sample_size(10);
-    group.throughput(Throughput::Elements(settled));
-    group.bench_function("commit_and_reveal_blocks", |b| {
-        b.iter_batched(
-            || node.ledger.clone(),
-            |mut ledger| {
-                ledger.apply_block(&commit_block, &Trusting).unwrap();
-                ledger.apply_block(&reveal_block, &Trusting).unwrap();
-                ledger
-            },
-            BatchSize::LargeInput,
-        );
+    group.throughput(Throughput::Elements(*settled));
+    round.bench(&mut group, "commit_and_reveal_blocks", |ledger, block| {
+        ledger.apply_block(block, &Trusting).unwrap();
     });
     // A validator keeps the state after every block it builds or
     // verifies, each a clone of its parent's.

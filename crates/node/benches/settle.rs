@@ -19,40 +19,23 @@
 mod common;
 
 use common::{Round, Trusting};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn settle(c: &mut Criterion) {
-    let Round {
-        node,
-        commit_block,
-        reveal_block,
-        settled,
-    } = Round::new("node_settle_adaptive", true);
+    let round = Round::new("node_settle_adaptive", true);
     let mut group = c.benchmark_group("node_settle_adaptive");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(settled));
-    group.bench_function("chain_apply", |b| {
-        b.iter_batched(
-            || node.ledger.clone(),
-            |mut ledger| {
-                verigrid_node::chain::apply(&mut ledger, &commit_block, &Trusting).unwrap();
-                verigrid_node::chain::apply(&mut ledger, &reveal_block, &Trusting).unwrap();
-                ledger
-            },
-            BatchSize::LargeInput,
-        );
+    group.throughput(Throughput::Elements(round.settled));
+    round.bench(&mut group, "chain_apply", |ledger, block| {
+        verigrid_node::chain::apply(ledger, block, &Trusting).unwrap();
     });
-    group.bench_function("baseline_ledger_apply_block", |b| {
-        b.iter_batched(
-            || node.ledger.clone(),
-            |mut ledger| {
-                ledger.apply_block(&commit_block, &Trusting).unwrap();
-                ledger.apply_block(&reveal_block, &Trusting).unwrap();
-                ledger
-            },
-            BatchSize::LargeInput,
-        );
-    });
+    round.bench(
+        &mut group,
+        "baseline_ledger_apply_block",
+        |ledger, block| {
+            ledger.apply_block(block, &Trusting).unwrap();
+        },
+    );
     group.finish();
 }
 

@@ -6,6 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use criterion::measurement::Measurement;
+use criterion::{BatchSize, BenchmarkGroup};
+
 use verigrid_ledger::{BlockInput, Event, Genesis, Ledger};
 use verigrid_types::codec::{Bytes, Decode, Encode};
 use verigrid_types::device::{
@@ -313,5 +316,26 @@ impl Round {
             reveal_block,
             settled,
         }
+    }
+
+    /// Times `apply` on the round's two blocks, from a clone of the
+    /// chain's state each time, as `name` in `group`.
+    pub fn bench<M: Measurement>(
+        &self,
+        group: &mut BenchmarkGroup<'_, M>,
+        name: &str,
+        apply: impl Fn(&mut Ledger, &BlockInput),
+    ) {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || self.node.ledger.clone(),
+                |mut ledger| {
+                    apply(&mut ledger, &self.commit_block);
+                    apply(&mut ledger, &self.reveal_block);
+                    ledger
+                },
+                BatchSize::LargeInput,
+            );
+        });
     }
 }
