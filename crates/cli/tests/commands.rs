@@ -145,15 +145,18 @@ fn dev_starts_a_real_validator_with_its_api_on_loopback_and_says_how_fast() {
     assert!(ready_ms.is_some(), "no \"ready in N ms\" in {stdout}");
 
     // Again on the same data dir: the chain is recovered, not restarted.
-    let (ok, stdout, stderr) = verigrid(&[
-        "dev",
-        "--data-dir",
-        data_dir,
-        "--api",
-        "127.0.0.1:0",
-        "--exit-after-ready",
-        "--json",
-    ]);
+    let restart = || {
+        verigrid(&[
+            "dev",
+            "--data-dir",
+            data_dir,
+            "--api",
+            "127.0.0.1:0",
+            "--exit-after-ready",
+            "--json",
+        ])
+    };
+    let (ok, stdout, stderr) = restart();
     assert!(ok, "{stderr}");
     let height: u64 = stdout
         .split("\"height\":")
@@ -178,16 +181,6 @@ fn dev_starts_a_real_validator_with_its_api_on_loopback_and_says_how_fast() {
         std::fs::read_dir(dir.join("node-0").join("store"))
             .unwrap()
             .count()
-    };
-    let restart = || {
-        verigrid(&[
-            "dev",
-            "--data-dir",
-            data_dir,
-            "--api",
-            "127.0.0.1:0",
-            "--exit-after-ready",
-        ])
     };
     let store = entries();
     let (ok, _, stderr) = restart();
