@@ -45,11 +45,11 @@ const CHECK_RUN: usize = 256;
 /// Applies `input` to `ledger`, its signatures checked in batches of
 /// [`CHECK_RUN`] on the other cores while the ledger applies the runs
 /// before them, so the ledger's thread waits only for the first run (on
-/// one core it checks each run itself as it reaches it). The outcome is
-/// the one [`Ledger::apply_block`] gives: a check counts only for the
-/// transaction, key and signature it was made for, and anything no check
-/// covers (a checker that died, and every run after its) is verified
-/// inline.
+/// one core, or for one run, it checks each run itself as it reaches it).
+/// The outcome is the one [`Ledger::apply_block`] gives: a check counts
+/// only for the transaction, key and signature it was made for, and
+/// anything no check covers (a checker that died, and every run after
+/// its) is verified inline.
 ///
 /// # Errors
 /// As [`Ledger::apply_block`].
@@ -61,7 +61,13 @@ pub fn apply(
     let checker = ledger.signature_checker();
     let runs = input.txs.len().div_ceil(CHECK_RUN);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let workers = cores.saturating_sub(1).min(runs);
+    // One run has nothing to overlap with: a thread would only add its
+    // start-up to the wait.
+    let workers = if runs < 2 {
+        0
+    } else {
+        cores.saturating_sub(1).min(runs)
+    };
     if workers == 0 {
         let checks = input.txs.chunks(CHECK_RUN).map(|run| checker.check(run));
         return ledger.apply_block_checked(input, verifier, checks);
