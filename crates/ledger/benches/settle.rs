@@ -3,7 +3,9 @@
 //! and under adaptive replication. Reports tasks settled (verified results)
 //! per second, next to the cost of only verifying the same blocks'
 //! signatures (the baseline measured in the same run). What a block costs
-//! on a chain of 157,000 devices is the `idle` bench.
+//! on a chain of 157,000 devices is the `idle` bench; the same round as a
+//! validator applies it, its signatures checked on the other cores, is
+//! `cargo bench -p verigrid-node --bench settle`.
 //!
 //! Run: `cargo bench -p verigrid-ledger --bench settle`
 #![allow(
