@@ -42,6 +42,16 @@ fn lossy() -> Link {
     }
 }
 
+/// A deterministic runtime with `seed`, failing a test that runs past
+/// `timeout_secs` of simulated time.
+fn runner(seed: u64, timeout_secs: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(timeout_secs))),
+    )
+}
+
 fn validator_keys() -> Vec<PrivateKey> {
     (0..VALIDATORS).map(PrivateKey::from_seed).collect()
 }
@@ -310,11 +320,7 @@ async fn history(node: &Node, to: u64) -> Vec<(u64, Hash, Hash)> {
 /// transfers to every validator's mempool. Returns the finalized history
 /// every validator agrees on, and the recipient's final balance.
 fn finalize_transfers(seed: u64) -> (Vec<(u64, Hash, Hash)>, u64) {
-    let runner = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(seed)
-            .with_timeout(Some(Duration::from_secs(120))),
-    );
+    let runner = runner(seed, 120);
     runner.start(|context| async move {
         let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
@@ -364,11 +370,7 @@ fn same_seed_same_chain() {
 
 #[test]
 fn a_partitioned_validator_catches_up_and_agrees() {
-    let runner = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(3)
-            .with_timeout(Some(Duration::from_secs(180))),
-    );
+    let runner = runner(3, 180);
     runner.start(|context| async move {
         let (signers, keys, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
@@ -416,11 +418,7 @@ fn a_partitioned_validator_catches_up_and_agrees() {
 
 #[test]
 fn a_crashed_validator_recovers_its_ledger_from_disk_and_catches_up() {
-    let runner = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(5)
-            .with_timeout(Some(Duration::from_secs(180))),
-    );
+    let runner = runner(5, 180);
     runner.start(|context| async move {
         let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
@@ -480,11 +478,7 @@ fn a_crashed_validator_recovers_its_ledger_from_disk_and_catches_up() {
 fn the_whole_network_survives_a_crash_losing_unsynced_writes() {
     // First life: run, then every process dies at once; the deterministic
     // runtime drops every write that was not synced (kill -9).
-    let first = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(9)
-            .with_timeout(Some(Duration::from_secs(120))),
-    );
+    let first = runner(9, 120);
     let (before, checkpoint) = first.start_and_recover(|context| async move {
         let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
@@ -540,11 +534,7 @@ fn a_restart_restores_the_newest_snapshot_and_replays_only_later_blocks() {
     let every = NonZeroU64::new(4).unwrap();
     // First life: snapshots every 4 blocks, then every process dies at
     // once, losing unsynced writes.
-    let first = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(13)
-            .with_timeout(Some(Duration::from_secs(120))),
-    );
+    let first = runner(13, 120);
     let (before, checkpoint) = first.start_and_recover(|context| async move {
         let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
@@ -611,11 +601,7 @@ fn a_restart_restores_the_newest_snapshot_and_replays_only_later_blocks() {
 #[test]
 fn storage_written_for_another_genesis_is_refused_and_left_as_it_was() {
     let every = NonZeroU64::new(4).unwrap();
-    let first = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(17)
-            .with_timeout(Some(Duration::from_secs(120))),
-    );
+    let first = runner(17, 120);
     let (before, checkpoint) = first.start_and_recover(|context| async move {
         let (signers, _, oracle) = linked_network(&context).await;
         let mut nodes = Vec::new();
